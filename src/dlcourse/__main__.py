@@ -1,0 +1,5 @@
+import sys
+
+from dlcourse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,219 @@
+"""`dlcourse`: list, run and verify the lessons; show the syllabus.
+
+Exit codes: 0 success, 1 a target missed or a run failed, 2 a usage error (bad name, key, value,
+path). A usage error is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from dlcourse.i18n import _, resolve_language, set_language
+from dlcourse.registry import UsageError
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # The language must be known before argparse builds its (translated) help texts.
+    try:
+        set_language(_language_from(argv))
+    except ValueError as e:
+        print(f"dlcourse: error: {e}", file=sys.stderr)
+        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse exits with 2 on its own usage errors
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"dlcourse: {_('error')}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dlcourse: {_('interrupted')}", file=sys.stderr)
+        return 130
+
+
+def _language_from(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--lang" and i + 1 < len(argv):
+            return resolve_language(argv[i + 1])
+        if a.startswith("--lang="):
+            return resolve_language(a.split("=", 1)[1])
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lang", metavar="LANG", help=_("language: en, ja, zh or ko (default: from LANG)"))
+
+    p = argparse.ArgumentParser(prog="dlcourse", parents=[common],
+                                description=_("The NYU Deep Learning course as lessons that run and check their results."))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("list", parents=[common], help=_("list the lessons by week with their last result"))
+    s.add_argument("--out", default="runs", help=_("runs directory (default: runs)"))
+    s.add_argument("--all", action="store_true", help=_("also list the lessons still to come"))
+    s.set_defaults(func=cmd_list)
+
+    running = argparse.ArgumentParser(add_help=False)
+    running.add_argument("--quick", action="store_true", help=_("the quick profile: smaller, seconds, looser targets"))
+    running.add_argument("--seed", type=int, default=0, help=_("random seed (default: 0)"))
+    running.add_argument("--device", default="cpu", help=_("cpu, cuda or auto (default: cpu)"))
+    running.add_argument("--out", default="runs", help=_("where run directories go (default: runs)"))
+    running.add_argument("--threads", type=int, help=_("PyTorch CPU threads (default: the lesson's own choice)"))
+
+    s = sub.add_parser("run", parents=[common, running], help=_("run one lesson and check its targets"))
+    s.add_argument("name", help=_("lesson name (see 'dlcourse list')"))
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help=_("override a config value; repeatable"))
+    s.add_argument("--resume", metavar="DIR", help=_("continue an interrupted run directory"))
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("verify", parents=[common, running], help=_("run many lessons and print a table of targets"))
+    s.add_argument("names", nargs="*", help=_("lesson names (default: all)"))
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("syllabus", parents=[common], help=_("the 15 weeks of the course and the lessons for each"))
+    s.set_defaults(func=cmd_syllabus)
+    return p
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+def cmd_list(args) -> int:
+    from dlcourse import registry, syllabus
+
+    registered = {e.name: e for e in registry.all_experiments()}
+    rows = []
+    for name, lesson in syllabus.LESSONS.items():
+        if name in registered:
+            last = _last_summary(Path(args.out), name)
+            result = "-" if last is None else (
+                f"{_('pass') if last['passed'] else _('FAIL')} ({last['profile']}, {last['seconds']:.1f} s)")
+            rows.append((registered[name].week, name, _(registered[name].title), result))
+        elif args.all:
+            rows.append((lesson.week, name, _(lesson.title), _("to come")))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    print(_table([_("week"), _("lesson"), _("title"), _("last result")], rows))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from dlcourse.runner import run_experiment
+
+    overrides = _parse_sets(args.set)
+    summary = run_experiment(args.name, "quick" if args.quick else "full", overrides, args.seed,
+                             args.device, args.out, args.resume, quiet=_quiet(), threads=args.threads)
+    print(f"{_('run directory')}: {summary['dir']}")
+    for k, v in summary["metrics"].items():
+        print(f"  {k} = {v:.6g}")
+    print(_table([_("target"), _("achieved"), _("result")], [_target_cells(t) for t in summary["targets"]]))
+    if summary.get("error"):
+        print(summary["error"].rstrip().splitlines()[-1], file=sys.stderr)
+    print(f"{_('status')}: {summary['status']} ({summary['seconds']:.1f} s)")
+    return 0 if summary["passed"] else 1
+
+
+def cmd_verify(args) -> int:
+    from dlcourse import registry
+    from dlcourse.runner import run_experiment
+
+    names = args.names or [e.name for e in registry.all_experiments()]
+    for name in names:  # every name is checked before the first lesson runs
+        registry.get(name)
+    profile = "quick" if args.quick else "full"
+    rows, all_passed = [], True
+    for name in names:
+        summary = run_experiment(name, profile, None, args.seed, args.device, args.out, quiet=_quiet(),
+                                 threads=args.threads)
+        all_passed &= summary["passed"]
+        budget = registry.get(name).budget_s
+        seconds = f"{summary['seconds']:.1f}"
+        if profile == "full" and summary["seconds"] > budget:
+            seconds += f" (> {budget:g})"
+        targets = summary["targets"] or [{"metric": "-", "op": "", "target": "", "achieved": None,
+                                          "passed": summary["passed"]}]
+        for i, t in enumerate(targets):
+            cells = _target_cells(t)
+            rows.append((name if i == 0 else "", *cells, seconds if i == 0 else ""))
+        if summary["status"] not in ("ok", "target_missed"):
+            rows.append(("", f"  {summary['status']}: {(summary.get('error') or '').strip().splitlines()[-1]}",
+                         "", "", ""))
+        if not _quiet():
+            print(f"{name}: {summary['status']}", file=sys.stderr)
+    print(_table([_("experiment"), _("target"), _("achieved"), _("result"), _("seconds")], rows))
+    print(f"{sum(1 for n in names)} {_('lessons')}, {profile}: "
+          f"{_('all targets met') if all_passed else _('some targets missed')}")
+    return 0 if all_passed else 1
+
+
+def cmd_syllabus(args) -> int:
+    from dlcourse import registry, syllabus
+    from dlcourse.i18n import get_language
+
+    registered = {e.name for e in registry.all_experiments()}
+    for week in syllabus.weeks(get_language()):
+        print(f"{_('Week')} {week['week']}")
+        for item in week["items"]:
+            print(f"  {item['id']}  {item['title']}")
+            for name in item["lessons"]:
+                mark = "" if name in registered else f"  ({_('to come')})"
+                print(f"        → {name}: {_(syllabus.lesson(name).title)}{mark}")
+    return 0
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(_("--set expects KEY=VALUE, got {item!r}").format(item=item))
+        out[key.strip()] = value
+    return out
+
+
+def _quiet() -> bool:
+    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+
+
+def _last_summary(root: Path, name: str) -> dict | None:
+    for d in sorted((root / name).glob("*"), reverse=True):
+        try:
+            return json.loads((d / "summary.json").read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _target_cells(t: dict) -> tuple[str, str, str]:
+    achieved = "-" if t["achieved"] is None else f"{t['achieved']:.4g}"
+    target = f"{t['metric']} {t['op']} {t['target']}".strip()
+    return target, achieved, _("pass") if t["passed"] else _("FAIL")
+
+
+def _width(s: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _table(header: list[str], rows: list[tuple]) -> str:
+    rows = [tuple(str(c) for c in r) for r in rows]
+    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One file per lesson; every module here registers itself on import."""

@@ -1,0 +1,72 @@
+"""Run one lesson into a run directory and check its targets: what `run`, `verify` and the tests share."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+import torch
+
+from dlcourse import registry
+from dlcourse.registry import UsageError, check_targets
+from dlcourse.runs import Run, seed_everything
+from dlcourse.train import TrainingDiverged
+
+
+def resolve_device(device: str | None) -> str:
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise UsageError(f"unknown device {device!r}: use cpu, cuda or auto")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but this PyTorch build sees no CUDA device")
+    return device
+
+
+def run_experiment(name: str, profile: str = "full", overrides: dict | None = None, seed: int = 0,
+                   device: str | None = "cpu", out: str | Path = "runs", resume: str | Path | None = None,
+                   quiet: bool = True, threads: int | None = None) -> dict:
+    """Returns the summary (also written to summary.json). User mistakes raise UsageError
+    before anything is written; a failing lesson is recorded as status "failed", not raised."""
+    if resume is not None:
+        info = Run.read_resume_info(resume)
+        if name != info["experiment"]:
+            raise UsageError(f"{resume} is a run of {info['experiment']!r}, not {name!r}")
+        exp = registry.get(name)
+        profile, seed = info["profile"], int(info["seed"])
+        cfg = exp.make_config(profile, info["config"])
+        device = resolve_device(info.get("device", device))
+        if overrides:
+            raise UsageError("--set cannot change the configuration of a run being resumed")
+    else:
+        exp = registry.get(name)
+        cfg = exp.make_config(profile, overrides)
+        device = resolve_device(device)
+    # The thread count is part of the result (reduction order), so it is set, not inherited.
+    torch.set_num_threads(threads or exp.threads)
+    seed_everything(seed)
+    if resume is not None:
+        run = Run.reopen(resume, exp.name, profile, cfg, seed, device)
+    else:
+        run = Run.create(out, exp.name, profile, cfg, seed, device)
+    run.quiet = quiet
+    metrics, status, error = {}, "ok", None
+    try:
+        metrics = {k: float(v) for k, v in exp.run(cfg, run).items()}
+    except TrainingDiverged as e:
+        status, error = "diverged", str(e)
+    except UsageError:
+        run.finish("usage_error", {}, [])
+        raise
+    except Exception as e:  # a broken lesson is a failed run, reported with its traceback in the summary
+        status, error = "failed", "".join(traceback.format_exception(e))
+    rows = check_targets(exp.targets[profile], metrics)
+    if status == "ok" and not all(r["passed"] for r in rows):
+        status = "target_missed"
+    summary = run.finish(status, metrics, rows, error)
+    summary["dir"] = str(run.dir)
+    return summary
+
+
+
+__all__ = ["run_experiment", "resolve_device"]
