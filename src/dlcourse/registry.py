@@ -132,10 +132,17 @@ def parse_overrides(config: type, overrides: dict[str, str]) -> dict[str, Any]:
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(*, name: str, week: int, sources: tuple[str, ...], title: str, config: type,
-               quick: dict[str, Any], targets: dict[str, dict[str, tuple[str, float]]],
-               budget_s: float = 60.0, threads: int = 1):
-    """Decorator for a lesson's `run(cfg, run) -> metrics` function."""
+def experiment(*, name: str, config: type, quick: dict[str, Any],
+               targets: dict[str, dict[str, tuple[str, float]]], budget_s: float = 60.0, threads: int = 1):
+    """Decorator for a lesson's `run(cfg, run) -> metrics` function.
+
+    The week, the course sources and the title come from the syllabus (`dlcourse.syllabus`), the one
+    place that maps the course to its lessons.
+    """
+    from dlcourse import syllabus
+
+    lesson = syllabus.lesson(name)
+    week, sources, title = lesson.week, lesson.sources, lesson.title
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"{name}: config must be a dataclass")
     for profile in PROFILES:

@@ -38,9 +38,7 @@ class Config:
 
 
 @experiment(
-    name="spiral", week=2, sources=("02-3", "nb04"),
-    title="Spiral classification: linear vs ReLU network",
-    config=Config, quick=dict(points_per_arm=300, epochs=150),
+    name="spiral", config=Config, quick=dict(points_per_arm=300, epochs=150),
     targets={
         "full": {"relu/train_acc": (">=", 0.98), "linear/train_acc": ("<=", 0.60)},
         "quick": {"relu/train_acc": (">=", 0.93), "linear/train_acc": ("<=", 0.65)},
