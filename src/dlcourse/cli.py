@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from dlcourse.i18n import _, resolve_language, set_language
+from dlcourse.i18n import _, ngettext, resolve_language, set_language
 from dlcourse.registry import UsageError
 
 
@@ -148,8 +148,8 @@ def cmd_verify(args) -> int:
         if not _quiet():
             print(f"{name}: {summary['status']}", file=sys.stderr)
     print(_table([_("experiment"), _("target"), _("achieved"), _("result"), _("seconds")], rows))
-    print(f"{sum(1 for n in names)} {_('lessons')}, {profile}: "
-          f"{_('all targets met') if all_passed else _('some targets missed')}")
+    verdict = _("all targets met") if all_passed else _("some targets missed")
+    print(ngettext("{n} lesson", "{n} lessons", len(names)).format(n=len(names)) + f", {profile}: {verdict}")
     return 0 if all_passed else 1
 
 
@@ -159,7 +159,7 @@ def cmd_syllabus(args) -> int:
 
     registered = {e.name for e in registry.all_experiments()}
     for week in syllabus.weeks(get_language()):
-        print(f"{_('Week')} {week['week']}")
+        print(_("Week {n}").format(n=week["week"]))
         for item in week["items"]:
             print(f"  {item['id']}  {item['title']}")
             for name in item["lessons"]:
