@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("names", nargs="*", help=_("lesson names (default: all)"))
     s.set_defaults(func=cmd_verify)
 
+    s = sub.add_parser("report", parents=[common], help=_("write the HTML report of runs"))
+    s.add_argument("runs", nargs="*", help=_("run directories (default: the latest run of every lesson)"))
+    s.add_argument("--runs-dir", default="runs", help=_("where to look for runs (default: runs)"))
+    s.add_argument("--out", help=_("the HTML file to write (default: <runs-dir>/report.html)"))
+    s.set_defaults(func=cmd_report)
+
     s = sub.add_parser("syllabus", parents=[common], help=_("the 15 weeks of the course and the lessons for each"))
     s.set_defaults(func=cmd_syllabus)
     return p
@@ -148,9 +154,25 @@ def cmd_verify(args) -> int:
         if not _quiet():
             print(f"{name}: {summary['status']}", file=sys.stderr)
     print(_table([_("experiment"), _("target"), _("achieved"), _("result"), _("seconds")], rows))
+    from dlcourse import report
+
+    path = report.write(report.latest_runs(Path(args.out)), Path(args.out) / "report.html")
+    print(f"{_('report')}: {path}")
     verdict = _("all targets met") if all_passed else _("some targets missed")
     print(ngettext("{n} lesson", "{n} lessons", len(names)).format(n=len(names)) + f", {profile}: {verdict}")
     return 0 if all_passed else 1
+
+
+def cmd_report(args) -> int:
+    from dlcourse import report
+
+    root = Path(args.runs_dir)
+    dirs = [Path(d) for d in args.runs] or report.latest_runs(root)
+    if not dirs:
+        raise UsageError(_("no finished runs under {root}; run 'dlcourse verify --quick' first").format(root=root))
+    path = report.write(dirs, Path(args.out) if args.out else root / "report.html")
+    print(f"{_('report')}: {path}")
+    return 0
 
 
 def cmd_syllabus(args) -> int:

@@ -43,7 +43,7 @@ class Config:
         "full": {"relu/train_acc": (">=", 0.98), "linear/train_acc": ("<=", 0.60)},
         "quick": {"relu/train_acc": (">=", 0.93), "linear/train_acc": ("<=", 0.65)},
     },
-    budget_s=5,
+    budget_s=10,
 )
 def run(cfg: Config, run):
     x, y = spiral(cfg.points_per_arm, cfg.arms, cfg.noise, seed=run.seed)
