@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help=_("the HTML file to write (default: <runs-dir>/report.html)"))
     s.set_defaults(func=cmd_report)
 
+    s = sub.add_parser("bench", parents=[common], help=_("time every lesson's full profile against its budget"))
+    s.add_argument("names", nargs="*", help=_("lesson names (default: all)"))
+    s.add_argument("--quick", action="store_true", help=_("the quick profile: smaller, seconds, looser targets"))
+    s.set_defaults(func=cmd_bench)
+
     s = sub.add_parser("syllabus", parents=[common], help=_("the 15 weeks of the course and the lessons for each"))
     s.set_defaults(func=cmd_syllabus)
     return p
@@ -173,6 +178,18 @@ def cmd_report(args) -> int:
     path = report.write(dirs, Path(args.out) if args.out else root / "report.html")
     print(f"{_('report')}: {path}")
     return 0
+
+
+def cmd_bench(args) -> int:
+    from dlcourse import bench, registry
+
+    for name in args.names:
+        registry.get(name)
+    print(bench.format_spiral(bench.spiral_time_to_target()))
+    print()
+    rows = bench.lesson_table(args.names or None, "quick" if args.quick else "full")
+    print(bench.format_lesson_table(rows))
+    return 0 if all(r["passed"] for r in rows) else 1
 
 
 def cmd_syllabus(args) -> int:
