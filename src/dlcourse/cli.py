@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help=_("override a config value; repeatable"))
     s.add_argument("--resume", metavar="DIR", help=_("continue an interrupted run directory"))
+    s.add_argument("--tensorboard", action="store_true", help=_("also write TensorBoard event files"))
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("verify", parents=[common, running], help=_("run many lessons and print a table of targets"))
@@ -120,7 +121,8 @@ def cmd_run(args) -> int:
 
     overrides = _parse_sets(args.set)
     summary = run_experiment(args.name, "quick" if args.quick else "full", overrides, args.seed,
-                             args.device, args.out, args.resume, quiet=_quiet(), threads=args.threads)
+                             args.device, args.out, args.resume, quiet=_quiet(), threads=args.threads,
+                             tensorboard=args.tensorboard)
     print(f"{_('run directory')}: {summary['dir']}")
     for k, v in summary["metrics"].items():
         print(f"  {k} = {v:.6g}")

@@ -25,7 +25,7 @@ def resolve_device(device: str | None) -> str:
 
 def run_experiment(name: str, profile: str = "full", overrides: dict | None = None, seed: int = 0,
                    device: str | None = "cpu", out: str | Path = "runs", resume: str | Path | None = None,
-                   quiet: bool = True, threads: int | None = None) -> dict:
+                   quiet: bool = True, threads: int | None = None, tensorboard: bool = False) -> dict:
     """Returns the summary (also written to summary.json). User mistakes raise UsageError
     before anything is written; a failing lesson is recorded as status "failed", not raised."""
     if resume is not None:
@@ -50,6 +50,8 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
     else:
         run = Run.create(out, exp.name, profile, cfg, seed, device)
     run.quiet = quiet
+    if tensorboard:
+        run.enable_tensorboard()
     metrics, status, error = {}, "ok", None
     try:
         metrics = {k: float(v) for k, v in exp.run(cfg, run).items()}

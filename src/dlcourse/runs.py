@@ -135,6 +135,15 @@ class Run:
         self._phase_log: list[dict] = []
         self._started = time.time()
         self.quiet = False  # progress bars off (set by the CLI when not on a terminal)
+        self._tensorboard = None
+
+    def enable_tensorboard(self) -> None:
+        """Also write scalars and figures as TensorBoard events under <run>/tensorboard/."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+        self._tensorboard = SummaryWriter(str(self.dir / "tensorboard"))
 
     # -- creation ---------------------------------------------------------------------------------
 
@@ -205,6 +214,9 @@ class Run:
         os.close(fd)
 
     def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         (self.dir / ".lock").unlink(missing_ok=True)
 
     # -- what experiments call --------------------------------------------------------------------
@@ -219,6 +231,10 @@ class Run:
                 self._phase_log.append(rec)
         with open(self.dir / "metrics.jsonl", "a") as f:
             f.write("\n".join(lines) + "\n")
+        if self._tensorboard is not None:
+            prefix = f"{self.phase}/" if self.phase else ""
+            for name, value in values.items():
+                self._tensorboard.add_scalar(f"{prefix}{split}/{name}", float(value), int(step))
 
     def figure(self, fig, name: str) -> Path:
         """Save a matplotlib figure as figures/<name>.png (atomically) and close it."""
@@ -227,6 +243,8 @@ class Run:
         path = self.dir / "figures" / f"{name}.png"
         tmp = path.with_name(f".{name}.{os.getpid()}.tmp.png")
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        if self._tensorboard is not None:
+            self._tensorboard.add_figure(f"figures/{name}", fig, close=False)
         plt.close(fig)
         os.replace(tmp, path)
         return path
