@@ -118,3 +118,16 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
     read = lambda d: (d / "metrics.jsonl").read_text()  # noqa: E731
     assert read(run_dir) == read(whole_dir), "the metric log is the same too"
     assert json.loads((run_dir / "manifest.json").read_text())["resumed"] is True
+
+
+def test_seeds_report_mean_and_std(tmp_path):
+    r = dlcourse("run", "spiral", "--quick", "--seeds", "2", "--set", "epochs=60", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    (agg,) = [d for d in (tmp_path / "spiral").iterdir() if "seeds" in d.name]
+    summary = json.loads((agg / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and len(summary["runs"]) == 2
+    members = [json.loads((Path(d) / "summary.json").read_text())["metrics"] for d in summary["runs"]]
+    key = "relu/train_acc"
+    assert summary["metrics"][key] == pytest.approx((members[0][key] + members[1][key]) / 2)
+    assert members[0][key] != members[1][key] and summary["std"][key] > 0
+    assert "±" in r.stdout

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     running = argparse.ArgumentParser(add_help=False)
     running.add_argument("--quick", action="store_true", help=_("the quick profile: smaller, seconds, looser targets"))
     running.add_argument("--seed", type=int, default=0, help=_("random seed (default: 0)"))
+    running.add_argument("--seeds", type=int, default=1, metavar="N",
+                         help=_("run N seeds (from --seed on) in parallel and report mean ± std"))
     running.add_argument("--device", default="cpu", help=_("cpu, cuda or auto (default: cpu)"))
     running.add_argument("--out", default="runs", help=_("where run directories go (default: runs)"))
     running.add_argument("--threads", type=int, help=_("PyTorch CPU threads (default: the lesson's own choice)"))
@@ -117,16 +119,23 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from dlcourse.runner import run_experiment
+    from dlcourse.runner import run_experiment, run_seeds
 
     overrides = _parse_sets(args.set)
-    summary = run_experiment(args.name, "quick" if args.quick else "full", overrides, args.seed,
-                             args.device, args.out, args.resume, quiet=_quiet(), threads=args.threads,
-                             tensorboard=args.tensorboard)
+    profile = "quick" if args.quick else "full"
+    if args.seeds != 1:
+        if args.resume or args.tensorboard:
+            raise UsageError(_("--seeds cannot be combined with --resume or --tensorboard"))
+        summary = run_seeds(args.name, args.seeds, profile, overrides, args.seed, args.device, args.out,
+                            threads=args.threads)
+    else:
+        summary = run_experiment(args.name, profile, overrides, args.seed, args.device, args.out,
+                                 args.resume, quiet=_quiet(), threads=args.threads, tensorboard=args.tensorboard)
     print(f"{_('run directory')}: {summary['dir']}")
     for k, v in summary["metrics"].items():
-        print(f"  {k} = {v:.6g}")
-    print(_table([_("target"), _("achieved"), _("result")], [_target_cells(t) for t in summary["targets"]]))
+        spread = f" ± {summary['std'][k]:.3g}" if "std" in summary else ""
+        print(f"  {k} = {v:.6g}{spread}")
+    print(_table([_("target"), _("achieved"), _("result")], [_target_cells(t, summary.get("std")) for t in summary["targets"]]))
     if summary.get("error"):
         print(summary["error"].rstrip().splitlines()[-1], file=sys.stderr)
     print(f"{_('status')}: {summary['status']} ({summary['seconds']:.1f} s)")
@@ -135,7 +144,7 @@ def cmd_run(args) -> int:
 
 def cmd_verify(args) -> int:
     from dlcourse import registry
-    from dlcourse.runner import run_experiment
+    from dlcourse.runner import run_experiment, run_seeds
 
     names = args.names or [e.name for e in registry.all_experiments()]
     for name in names:  # every name is checked before the first lesson runs
@@ -143,8 +152,12 @@ def cmd_verify(args) -> int:
     profile = "quick" if args.quick else "full"
     rows, all_passed = [], True
     for name in names:
-        summary = run_experiment(name, profile, None, args.seed, args.device, args.out, quiet=_quiet(),
-                                 threads=args.threads)
+        if args.seeds != 1:
+            summary = run_seeds(name, args.seeds, profile, None, args.seed, args.device, args.out,
+                                threads=args.threads)
+        else:
+            summary = run_experiment(name, profile, None, args.seed, args.device, args.out, quiet=_quiet(),
+                                     threads=args.threads)
         all_passed &= summary["passed"]
         budget = registry.get(name).budget_s
         seconds = f"{summary['seconds']:.1f}"
@@ -153,7 +166,7 @@ def cmd_verify(args) -> int:
         targets = summary["targets"] or [{"metric": "-", "op": "", "target": "", "achieved": None,
                                           "passed": summary["passed"]}]
         for i, t in enumerate(targets):
-            cells = _target_cells(t)
+            cells = _target_cells(t, summary.get("std"))
             rows.append((name if i == 0 else "", *cells, seconds if i == 0 else ""))
         if summary["status"] not in ("ok", "target_missed"):
             rows.append(("", f"  {summary['status']}: {(summary.get('error') or '').strip().splitlines()[-1]}",
@@ -234,8 +247,10 @@ def _last_summary(root: Path, name: str) -> dict | None:
     return None
 
 
-def _target_cells(t: dict) -> tuple[str, str, str]:
+def _target_cells(t: dict, std: dict | None = None) -> tuple[str, str, str]:
     achieved = "-" if t["achieved"] is None else f"{t['achieved']:.4g}"
+    if std and t["metric"] in std:
+        achieved += f" ± {std[t['metric']]:.2g}"
     target = f"{t['metric']} {t['op']} {t['target']}".strip()
     return target, achieved, _("pass") if t["passed"] else _("FAIL")
 

@@ -72,3 +72,54 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
 
 
 __all__ = ["run_experiment", "resolve_device"]
+
+
+def run_seeds(name: str, seeds: int, profile: str = "full", overrides: dict | None = None, seed: int = 0,
+              device: str | None = "cpu", out: str | Path = "runs", quiet: bool = True,
+              threads: int | None = None, workers: int | None = None) -> dict:
+    """Run seeds seed, seed+1, ... in parallel processes (one run directory each) and write an
+    aggregate directory whose summary.json holds mean ± std of every metric; the targets are
+    checked on the mean."""
+    import concurrent.futures as cf
+    import datetime as dt
+    import multiprocessing
+    import os
+
+    import numpy as np
+
+    from dlcourse.runs import write_json
+
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, not {seeds}")
+    exp = registry.get(name)
+    exp.make_config(profile, overrides)  # a bad override fails here, before any process starts
+    resolve_device(device)
+    workers = workers or max(1, min(seeds, (os.cpu_count() or 1) // (threads or exp.threads)))
+    members = list(range(seed, seed + seeds))
+    ctx = multiprocessing.get_context("spawn")  # a clean interpreter per worker: no forked torch state
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        summaries = list(pool.map(_one_seed, [(name, profile, overrides, s, device, str(out), threads)
+                                              for s in members]))
+    keys = sorted(set.intersection(*(set(s["metrics"]) for s in summaries)))
+    values = {k: np.array([s["metrics"][k] for s in summaries]) for k in keys}
+    mean = {k: float(v.mean()) for k, v in values.items()}
+    std = {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()}
+    rows = check_targets(exp.targets[profile], mean)
+    status = "ok" if all(s["status"] in ("ok", "target_missed") for s in summaries) else "failed"
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    agg = Path(out) / name / f"{stamp}-seeds{seed}-{seed + seeds - 1}"
+    agg.mkdir(parents=True, exist_ok=False)
+    summary = {"experiment": name, "profile": profile, "seeds": members, "status": status,
+               "seconds": round(sum(s["seconds"] for s in summaries), 3), "metrics": mean, "std": std,
+               "targets": rows, "passed": status == "ok" and all(r["passed"] for r in rows),
+               "runs": [s["dir"] for s in summaries]}
+    write_json(agg / "manifest.json", {"experiment": name, "profile": profile, "seeds": members,
+                                       "workers": workers, "runs": summary["runs"]})
+    write_json(agg / "summary.json", summary)
+    summary["dir"] = str(agg)
+    return summary
+
+
+def _one_seed(args) -> dict:
+    name, profile, overrides, seed, device, out, threads = args
+    return run_experiment(name, profile, overrides, seed, device, out, threads=threads)

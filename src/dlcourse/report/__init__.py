@@ -124,9 +124,11 @@ def _lesson_html(name: str, run: dict | None) -> str:
     s, m = run["summary"], run["manifest"]
     ok = s.get("passed")
     verdict = f'<span class="{"pass" if ok else "fail"}">{_("pass") if ok else _("FAIL")}</span>'
+    std = s.get("std", {})
+    spread = lambda k: f" ± {std[k]:.2g}" if k in std else ""  # noqa: E731
     rows = "".join(
         f'<tr><td><code>{html.escape(t["metric"])}</code></td><td>{html.escape(t["op"])} {_fmt(t["target"])}</td>'
-        f'<td>{_fmt(t["achieved"])}</td><td class="{"pass" if t["passed"] else "fail"}">'
+        f'<td>{_fmt(t["achieved"])}{spread(t["metric"])}</td><td class="{"pass" if t["passed"] else "fail"}">'
         f'{_("pass") if t["passed"] else _("FAIL")}</td></tr>' for t in s.get("targets", []))
     table = (f'<div class="scroll"><table><tr><th>{_("target")}</th><th></th><th>{_("achieved")}</th>'
              f'<th>{_("result")}</th></tr>{rows}</table></div>')
@@ -140,7 +142,8 @@ def _lesson_html(name: str, run: dict | None) -> str:
             "wall_seconds", "git_revision")
     manifest = "".join(f"<tr><td>{k}</td><td>{_fmt(m.get(k))}</td></tr>" for k in keys if k in m)
     error = f"<pre>{html.escape(s['error'])}</pre>" if s.get("error") else ""
-    return (f'<section class="lesson">{head}<p>{verdict} · {s["profile"]} · {s["seconds"]:.1f} s</p>{table}'
+    seeds = f' · {len(s["seeds"])} {_("seeds, mean ± std")}' if "seeds" in s else ""
+    return (f'<section class="lesson">{head}<p>{verdict} · {s["profile"]} · {s["seconds"]:.1f} s{seeds}</p>{table}'
             f'{error}<div class="figs">{"".join(figs)}</div><details><summary>{_("manifest")}</summary>'
             f'<div class="scroll"><table>{manifest}</table></div><p class="meta">{html.escape(str(run["dir"]))}</p>'
             f'</details></section>')
