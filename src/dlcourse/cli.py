@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help=_("the HTML file to write (default: <runs-dir>/report.html)"))
     s.set_defaults(func=cmd_report)
 
+    s = sub.add_parser("data", parents=[common], help=_("fetch or list the optional real data sets"))
+    data_sub = s.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    d = data_sub.add_parser("fetch", parents=[common], help=_("download a data set, check its SHA-256"))
+    d.add_argument("dataset", help="mnist, fashion-mnist, imdb")
+    d.add_argument("--dir", help=_("where to put it (default: data/<dataset>)"))
+    d.set_defaults(func=cmd_data_fetch)
+    d = data_sub.add_parser("list", parents=[common], help=_("show which data sets are present"))
+    d.add_argument("--root", default="data", help=_("where the data sets live (default: data)"))
+    d.set_defaults(func=cmd_data_list)
+
     s = sub.add_parser("bench", parents=[common], help=_("time every lesson's full profile against its budget"))
     s.add_argument("names", nargs="*", help=_("lesson names (default: all)"))
     s.add_argument("--quick", action="store_true", help=_("the quick profile: smaller, seconds, looser targets"))
@@ -192,6 +202,32 @@ def cmd_report(args) -> int:
         raise UsageError(_("no finished runs under {root}; run 'dlcourse verify --quick' first").format(root=root))
     path = report.write(dirs, Path(args.out) if args.out else root / "report.html")
     print(f"{_('report')}: {path}")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    from dlcourse.data import fetch
+
+    ds = fetch.get(args.dataset)
+    directory = fetch.fetch(ds, Path(args.dir or Path("data") / ds.name))
+    print(f"{ds.name}: {directory} ({ds.note})")
+    return 0
+
+
+def cmd_data_list(args) -> int:
+    from dlcourse.data import fetch
+
+    rows = []
+    for ds in fetch.DATASETS.values():
+        st = fetch.status(ds, Path(args.root) / ds.name)
+        if all(v == "ok" for v in st.values()):
+            state = _("present")
+        elif all(v == "missing" for v in st.values()):
+            state = _("missing: dlcourse data fetch {name}").format(name=ds.name)
+        else:
+            state = ", ".join(f"{f}: {v}" for f, v in st.items() if v != "ok")
+        rows.append((ds.name, str(Path(args.root) / ds.name), state))
+    print(_table([_("data set"), _("folder"), _("state")], rows))
     return 0
 
 
