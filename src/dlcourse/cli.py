@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("override a config value; repeatable"))
     s.add_argument("--resume", metavar="DIR", help=_("continue an interrupted run directory"))
     s.add_argument("--tensorboard", action="store_true", help=_("also write TensorBoard event files"))
+    s.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help=_("train data-parallel in N processes on this machine (gloo on CPU, nccl on GPU)"))
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("verify", parents=[common, running], help=_("run many lessons and print a table of targets"))
@@ -133,6 +135,8 @@ def cmd_run(args) -> int:
 
     overrides = _parse_sets(args.set)
     profile = "quick" if args.quick else "full"
+    if args.nproc != 1:
+        return _launch(args.nproc, args.seeds)
     if args.seeds != 1:
         if args.resume or args.tensorboard:
             raise UsageError(_("--seeds cannot be combined with --resume or --tensorboard"))
@@ -259,6 +263,45 @@ def cmd_syllabus(args) -> int:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+def _launch(nproc: int, seeds: int) -> int:
+    """Start `nproc` copies of this command as ranks of one process group on this machine (what
+    torchrun does with --standalone); rank 0 writes the run and its exit code is ours."""
+    import socket
+    import subprocess
+
+    from dlcourse.registry import UsageError
+
+    if nproc < 1:
+        raise UsageError(_("--nproc must be at least 1"))
+    if seeds != 1:
+        raise UsageError(_("--seeds cannot be combined with --nproc"))
+    argv = [a for a in sys.argv[1:]]
+    i = argv.index("--nproc") if "--nproc" in argv else None
+    argv = argv[:i] + argv[i + 2:] if i is not None else [a for a in argv if not a.startswith("--nproc=")]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    procs = []
+    for rank in range(nproc):
+        env = {**os.environ, "WORLD_SIZE": str(nproc), "RANK": str(rank), "LOCAL_RANK": str(rank),
+               "LOCAL_WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "dlcourse", *argv], env=env,
+                                      stdout=None if rank == 0 else subprocess.DEVNULL,
+                                      stderr=None if rank == 0 else subprocess.PIPE))
+    import time
+
+    while any(p.poll() is None for p in procs):
+        if any(p.returncode not in (None, 0) for p in procs):  # a rank died: the others would wait forever
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        time.sleep(0.05)
+    codes = [p.returncode for p in procs]
+    if codes[0] == 0 and any(codes[1:]):
+        return 1
+    return codes[0] if codes[0] >= 0 else 1
+
 
 def _parse_sets(items: list[str]) -> dict[str, str]:
     out = {}

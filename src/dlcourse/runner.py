@@ -44,12 +44,15 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
         device = resolve_device(device)
     # The thread count is part of the result (reduction order), so it is set, not inherited.
     torch.set_num_threads(threads or exp.threads)
+    rank, device = _init_distributed(device)
     seed_everything(seed)
-    if resume is not None:
-        run = Run.reopen(resume, exp.name, profile, cfg, seed, device)
-    else:
-        run = Run.create(out, exp.name, profile, cfg, seed, device)
-    run.quiet = quiet
+    if rank == 0:
+        run = Run.reopen(resume, exp.name, profile, cfg, seed, device) if resume is not None \
+            else Run.create(out, exp.name, profile, cfg, seed, device)
+    run_dir = _broadcast(str(run.dir) if rank == 0 else None)
+    if rank != 0:
+        run = Run.follower(run_dir, exp.name, profile, cfg, seed, device)
+    run.quiet = quiet or rank != 0
     if tensorboard:
         run.enable_tensorboard()
     metrics, status, error = {}, "ok", None
@@ -72,6 +75,34 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
 
 
 __all__ = ["run_experiment", "resolve_device"]
+
+
+def _init_distributed(device: str) -> tuple[int, str]:
+    """Join the process group when started by `--nproc` or torchrun (WORLD_SIZE > 1): gloo on CPU,
+    nccl on GPU, one GPU per local rank. Returns (rank, device)."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, device
+    if not dist.is_initialized():
+        cuda = device.startswith("cuda")
+        if cuda:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), device
+
+
+def _broadcast(value):
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def run_seeds(name: str, seeds: int, profile: str = "full", overrides: dict | None = None, seed: int = 0,

@@ -136,6 +136,15 @@ class Run:
         self._started = time.time()
         self.quiet = False  # progress bars off (set by the CLI when not on a terminal)
         self._tensorboard = None
+        # In data-parallel training every rank runs the lesson, but only rank 0 writes.
+        self.writer = True
+
+    @classmethod
+    def follower(cls, path: Path, experiment: str, profile: str, config, seed: int, device: str) -> "Run":
+        """A non-zero rank's view of rank 0's run directory: reads checkpoints, writes nothing."""
+        run = cls(path, experiment, profile, config, seed, device)
+        run.writer, run.quiet = False, True
+        return run
 
     def enable_tensorboard(self) -> None:
         """Also write scalars and figures as TensorBoard events under <run>/tensorboard/."""
@@ -223,6 +232,8 @@ class Run:
 
     def log(self, step: int, split: str, **values: float) -> None:
         """Append metric points; cheap enough to call every few steps, not every step."""
+        if not self.writer:
+            return
         lines = []
         for name, value in values.items():
             rec = {"phase": self.phase, "step": int(step), "split": split, "name": name, "value": float(value)}
@@ -241,6 +252,9 @@ class Run:
         import matplotlib.pyplot as plt
 
         path = self.dir / "figures" / f"{name}.png"
+        if not self.writer:
+            plt.close(fig)
+            return path
         tmp = path.with_name(f".{name}.{os.getpid()}.tmp.png")
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
         if self._tensorboard is not None:
@@ -267,6 +281,8 @@ class Run:
     def save_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         from safetensors.torch import save
 
+        if not self.writer:
+            return
         meta = {**meta, "format": CHECKPOINT_FORMAT, "phase": self.phase, "log": self._phase_log,
                 "config_hash": self._config_hash()}
         blob = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
@@ -283,7 +299,7 @@ class Run:
         if meta.get("config_hash") != self._config_hash():
             raise UsageError(f"{path} belongs to a different configuration; refusing to resume from it")
         self._phase_log = list(meta["log"])
-        if self._phase_log:
+        if self._phase_log and self.writer:
             with open(self.dir / "metrics.jsonl", "a") as f:
                 f.write("".join(json.dumps(r) + "\n" for r in self._phase_log))
         return tensors, meta
@@ -300,7 +316,7 @@ class Run:
             "dlcourse": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "threads": torch.get_num_threads(), "device": str(self.device),
             "host_cpu": _cpu_name(), "platform": platform.platform(), "git_revision": _git_revision(),
-            "command": sys.argv, "start": dt.datetime.fromtimestamp(self._started, dt.timezone.utc)
+            "command": sys.argv, "world_size": _world_size(), "start": dt.datetime.fromtimestamp(self._started, dt.timezone.utc)
             .isoformat(timespec="seconds"), **extra,
         }
         if self.device.type == "cuda":
@@ -309,6 +325,10 @@ class Run:
 
     def finish(self, status: str, metrics: dict[str, float], targets: list[dict], error: str | None = None):
         seconds = time.time() - self._started
+        if not self.writer:
+            return {"experiment": self.experiment, "profile": self.profile, "status": status,
+                    "seconds": seconds, "metrics": metrics, "targets": targets,
+                    "passed": status == "ok" and all(t["passed"] for t in targets)}
         summary = {"experiment": self.experiment, "profile": self.profile, "seed": self.seed,
                    "status": status, "seconds": round(seconds, 3), "metrics": metrics,
                    "targets": targets, "passed": status == "ok" and all(t["passed"] for t in targets)}
@@ -318,6 +338,10 @@ class Run:
         self._write_manifest(status, end=_utc_now(), wall_seconds=round(seconds, 3))
         self.close()
         return summary
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 _checkpoints_written = 0

@@ -59,6 +59,12 @@ def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
     eval_every = eval_every or per_epoch
     checkpoint_every = checkpoint_every or max(1, total // 10)
     shuffle = torch.Generator().manual_seed(seed)
+    # Data parallel (launched by --nproc or torchrun): every rank draws the same global batch and
+    # trains on its own slice of it; DDP averages the gradients, so the update is the full batch's
+    # and a checkpoint resumes on any number of processes.
+    rank, world = _rank_and_world()
+    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    shards = tuple(t[rank::world] for t in tensors)
 
     def run_phase() -> Metrics:
         step, epoch_state, result = 0, shuffle.get_state(), None
@@ -75,17 +81,17 @@ def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
         while step < total:
             position = step % per_epoch
             if full_batch:
-                batch = tensors
+                batch = shards
             else:
                 if perm is None or position == 0:
                     epoch_state = shuffle.get_state()  # to redraw this permutation on resume
                     perm = torch.randperm(n, generator=shuffle).to(tensors[0].device)
-                idx = perm[position * batch_size:(position + 1) * batch_size]
+                idx = perm[position * batch_size:(position + 1) * batch_size][rank::world]
                 batch = tuple(t[idx] for t in tensors)
             if lr_at is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step)
-            loss = loss_fn(model, *batch)
+            loss = loss_fn(net, *batch)
             if not torch.isfinite(loss):
                 where = f" in {run.dir}" if run is not None else ""
                 raise TrainingDiverged(
@@ -103,6 +109,10 @@ def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
                 bar.update(1)
             done = step == total
             if step % eval_every == 0 or done:
+                if world > 1:  # every rank saw a different slice: report the mean over all of them
+                    reduced = loss_sum.to(next(model.parameters()).device)
+                    torch.distributed.all_reduce(reduced)
+                    loss_sum = reduced.cpu() / world
                 train_loss = (loss_sum / loss_count).item()
                 loss_sum, loss_count = torch.zeros(()), 0
                 evaluation = {"train_loss": train_loss, **_evaluate(model, evaluate)}
@@ -139,6 +149,14 @@ def _evaluate(model: nn.Module, evaluate) -> Metrics:
         return {k: float(v) for k, v in evaluate(model).items()}
     finally:
         model.train()
+
+
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
