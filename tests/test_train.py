@@ -116,3 +116,22 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
         train(other)
     meta = json.loads((run.dir / "config.json").read_text())
     assert meta["config"] == {"lr": 0.05}
+
+
+def test_amp_trains_in_bfloat16_on_cpu(tmp_path):
+    run = Run.create(tmp_path, "t", "full", Cfg(), 0, "cpu")
+    run.amp = True
+    seen = []
+    x, y = problem()
+    torch.manual_seed(0)
+    model = mlp([5, 64, 2])
+
+    def loss(m, xb, yb):
+        logits = m(xb)
+        seen.append(logits.dtype)
+        return F.cross_entropy(logits, yb)
+
+    result = fit(model, (x, y), loss, optimizer=torch.optim.Adam(model.parameters(), lr=0.05), steps=100,
+                 evaluate=lambda m: {"acc": accuracy(m(x), y)}, run=run, phase="amp")
+    assert seen[0] == torch.bfloat16 and next(model.parameters()).dtype == torch.float32
+    assert result["acc"] > 0.85

@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--seed", type=int, default=0, help=_("random seed (default: 0)"))
     running.add_argument("--seeds", type=int, default=1, metavar="N",
                          help=_("run N seeds (from --seed on) in parallel and report mean ± std"))
-    running.add_argument("--device", default="cpu", help=_("cpu, cuda or auto (default: cpu)"))
+    running.add_argument("--device", default="auto", help=_("cpu, cuda or auto: cuda when available (default: auto)"))
+    running.add_argument("--amp", action="store_true",
+                         help=_("mixed precision in the training loop (float16 on GPU, bfloat16 on CPU)"))
     running.add_argument("--out", default="runs", help=_("where run directories go (default: runs)"))
     running.add_argument("--threads", type=int, help=_("PyTorch CPU threads (default: the lesson's own choice)"))
 
@@ -171,7 +173,7 @@ def cmd_verify(args) -> int:
                                 threads=args.threads)
         else:
             summary = run_experiment(name, profile, None, args.seed, args.device, args.out, quiet=_quiet(),
-                                     threads=args.threads)
+                                     threads=args.threads, amp=args.amp)
         all_passed &= summary["passed"]
         budget = registry.get(name).budget_s
         seconds = f"{summary['seconds']:.1f}"

@@ -25,7 +25,8 @@ def resolve_device(device: str | None) -> str:
 
 def run_experiment(name: str, profile: str = "full", overrides: dict | None = None, seed: int = 0,
                    device: str | None = "cpu", out: str | Path = "runs", resume: str | Path | None = None,
-                   quiet: bool = True, threads: int | None = None, tensorboard: bool = False) -> dict:
+                   quiet: bool = True, threads: int | None = None, tensorboard: bool = False,
+                   amp: bool = False) -> dict:
     """Returns the summary (also written to summary.json). User mistakes raise UsageError
     before anything is written; a failing lesson is recorded as status "failed", not raised."""
     if resume is not None:
@@ -53,6 +54,7 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
     if rank != 0:
         run = Run.follower(run_dir, exp.name, profile, cfg, seed, device)
     run.quiet = quiet or rank != 0
+    run.amp = amp
     if tensorboard:
         run.enable_tensorboard()
     metrics, status, error = {}, "ok", None

@@ -138,6 +138,7 @@ class Run:
         self._tensorboard = None
         # In data-parallel training every rank runs the lesson, but only rank 0 writes.
         self.writer = True
+        self.amp = False  # mixed precision in train.fit (--amp)
 
     @classmethod
     def follower(cls, path: Path, experiment: str, profile: str, config, seed: int, device: str) -> "Run":
@@ -316,7 +317,7 @@ class Run:
             "dlcourse": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "threads": torch.get_num_threads(), "device": str(self.device),
             "host_cpu": _cpu_name(), "platform": platform.platform(), "git_revision": _git_revision(),
-            "command": sys.argv, "world_size": _world_size(), "start": dt.datetime.fromtimestamp(self._started, dt.timezone.utc)
+            "command": sys.argv, "amp": self.amp, "world_size": _world_size(), "start": dt.datetime.fromtimestamp(self._started, dt.timezone.utc)
             .isoformat(timespec="seconds"), **extra,
         }
         if self.device.type == "cuda":

@@ -65,6 +65,12 @@ def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
     rank, world = _rank_and_world()
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     shards = tuple(t[rank::world] for t in tensors)
+    # --amp: the forward pass in half precision where autocast deems it safe (matmuls, convs), the
+    # weights and the optimizer in float32; float16 gradients need loss scaling, bfloat16 do not.
+    device_type = tensors[0].device.type
+    amp = run is not None and run.amp
+    half = torch.float16 if device_type == "cuda" else torch.bfloat16
+    scaler = torch.amp.GradScaler(device_type, enabled=amp and half is torch.float16)
 
     def run_phase() -> Metrics:
         step, epoch_state, result = 0, shuffle.get_state(), None
@@ -91,17 +97,20 @@ def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
             if lr_at is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step)
-            loss = loss_fn(net, *batch)
+            with torch.autocast(device_type, dtype=half, enabled=amp):
+                loss = loss_fn(net, *batch)
             if not torch.isfinite(loss):
                 where = f" in {run.dir}" if run is not None else ""
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {step} of phase {phase!r}; training stopped. "
                     f"The last good checkpoint{where} is kept. Try a smaller learning rate.")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             if grad_clip is not None:
+                scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             step += 1
             loss_sum += loss.detach().cpu()
             loss_count += 1
