@@ -1,7 +1,6 @@
 """The from-scratch autograd engines (scalar and tensor) and the custom autograd Functions vs PyTorch."""
 
 import math
-import random
 import time
 
 import pytest
@@ -9,68 +8,15 @@ import torch
 import torch.nn.functional as F
 
 from dlcourse.scratch.autograd import MLP, Adam, Tensor, Value, cross_entropy, sgd_step
+from dlcourse.scratch.expression_graphs import random_graph
 from dlcourse.scratch.functions import Add, Max, Split, add, max_of, split
 
 TOL = dict(rtol=1e-6, atol=1e-6)
 
 # ------------------------------------------------------------------------------------------------
 # Scalar engine: random expression graphs (DAGs: nodes are reused, so fan-out is exercised).
-# Every op below is written once and applied both to Values and to 0-d float64 torch tensors.
-# Each has a domain test on the input value(s), so we never take log(-1) or exp(300).
+# The builder lives in dlcourse.scratch.expression_graphs (the autograd lesson uses it too).
 # ------------------------------------------------------------------------------------------------
-
-UNARY = {
-    "exp": (lambda a: a.exp(), lambda x: x < 4),
-    "log": (lambda a: a.log(), lambda x: x > 0.1),
-    "tanh": (lambda a: a.tanh(), lambda x: True),
-    "relu": (lambda a: a.relu(), lambda x: abs(x) > 1e-6),  # away from the kink
-    "sigmoid": (lambda a: a.sigmoid(), lambda x: True),
-    "neg": (lambda a: -a, lambda x: True),
-    "sq": (lambda a: a**2, lambda x: abs(x) < 30),
-    "cube": (lambda a: a**3, lambda x: abs(x) < 10),
-    "inv": (lambda a: a**-1, lambda x: abs(x) > 0.1),
-    "sqrt": (lambda a: a**0.5, lambda x: x > 0.1),
-    "radd": (lambda a: 2.5 + a, lambda x: True),
-    "rsub": (lambda a: 1.5 - a, lambda x: True),
-    "rmul": (lambda a: 0.7 * a, lambda x: True),
-    "rdiv": (lambda a: 2.0 / a, lambda x: abs(x) > 0.1),
-}
-BINARY = {
-    "add": (lambda a, b: a + b, lambda x, y: True),
-    "sub": (lambda a, b: a - b, lambda x, y: True),
-    "mul": (lambda a, b: a * b, lambda x, y: abs(x * y) < 100),
-    "div": (lambda a, b: a / b, lambda x, y: abs(y) > 0.1),
-    "addc": (lambda a, b: a + 0.3, lambda x, y: True),
-}
-
-
-def random_graph(seed, n_leaves=3):
-    rng = random.Random(seed)
-    leaves = [rng.uniform(-2, 2) for _ in range(n_leaves)]
-    vals = [Value(v) for v in leaves]
-    tens = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in leaves]
-    mine, ref = list(vals), list(tens)
-
-    def pick():  # mostly one of the last few nodes (deep graphs), sometimes any (fan-out, reuse)
-        return rng.randrange(max(0, len(mine) - 4) if rng.random() < 0.7 else 0, len(mine))
-
-    for _ in range(rng.randint(3, 15)):
-        while True:
-            if rng.random() < 0.5:
-                f, ok = UNARY[rng.choice(sorted(UNARY))]
-                i = pick()
-                if ok(mine[i].data):
-                    mine.append(f(mine[i]))
-                    ref.append(f(ref[i]))
-                    break
-            else:
-                f, ok = BINARY[rng.choice(sorted(BINARY))]
-                i, j = pick(), pick()
-                if ok(mine[i].data, mine[j].data):
-                    mine.append(f(mine[i], mine[j]))
-                    ref.append(f(ref[i], ref[j]))
-                    break
-    return vals, tens, mine[-1], ref[-1]
 
 
 @pytest.mark.parametrize("seed", range(150))
