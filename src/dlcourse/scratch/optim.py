@@ -182,9 +182,10 @@ class Adam(Optimizer):
 
     m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²
     m̂ = m/(1 − β₁ᵗ);  v̂ = v/(1 − β₂ᵗ);  w ← w − lr·m̂/(√v̂ + eps)
-    The update uses the *new* m, and the bias correction matters: m and v start at 0, so without it
-    the first steps are too small (β₁ = 0.9 → m is 10× too small at t = 1). The lecture notes omit
-    both; this is erratum 3, and the form here is torch.optim.Adam's.
+    The update uses the *new* m, and the bias correction matters: m and v start at 0, so at t = 1
+    m is 10× too small (β₁ = 0.9) and √v about 32× too small (β₂ = 0.999); uncorrected, the first
+    step is √1000/10 ≈ 3.2× too large. The lecture notes omit both; this is erratum 3, and the form
+    here is torch.optim.Adam's.
     """
 
     decoupled_weight_decay = False
