@@ -28,6 +28,10 @@ Train on the *sum* over members of each member's own loss: the gradient a member
 exactly the gradient of its own loss, so one optimizer step on the sum is E independent steps (SGD
 and Adam alike; averaging instead would divide every member's learning rate by E under SGD).
 
+Buffers are stacked too and used as they are, but a forward in training mode cannot update them
+(vmap hands each member a temporary slice): a base with BatchNorm that tracks running statistics
+is refused in training mode; build it with `track_running_stats=False` or evaluate only.
+
 Members must share the architecture; to mix activations (5 ReLU + 5 Tanh nets) keep one Ensemble
 per architecture in an `nn.ModuleDict` and train them with one optimizer on the summed loss.
 """
@@ -72,6 +76,8 @@ class Ensemble(nn.Module):
         # The base network only lends its code (forward); its own tensors are never used, so they
         # live on the "meta" device and outside the module tree (not in state_dict or parameters()).
         self.__dict__["_base"] = copy.deepcopy(modules[0]).to("meta")
+        self._running_stats = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+                                  for m in modules[0].modules())
 
     def stacked(self) -> dict[str, torch.Tensor]:
         """The stacked parameters (E, ...) by the base network's parameter names."""
@@ -81,6 +87,9 @@ class Ensemble(nn.Module):
         return {k: getattr(self, f"buffer_{i}") for i, k in enumerate(self._buffer_names)}
 
     def forward(self, x: torch.Tensor, per_member: bool = False) -> torch.Tensor:
+        if self.training and self._running_stats:
+            raise RuntimeError("Ensemble cannot update BatchNorm running statistics in training mode; "
+                               "use BatchNorm(track_running_stats=False) in the members, or call .eval()")
         def one(params, buffers, xi):
             return functional_call(self._base, (params, buffers), (xi,))
 
