@@ -45,6 +45,7 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
         device = resolve_device(device)
     # The thread count is part of the result (reduction order), so it is set, not inherited.
     torch.set_num_threads(threads or exp.threads)
+    _import_once()
     rank, device = _init_distributed(device)
     seed_everything(seed)
     if rank == 0:
@@ -77,6 +78,14 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
 
 
 __all__ = ["run_experiment", "resolve_device"]
+
+
+def _import_once() -> None:
+    """Pay the one-time import costs before a run's clock starts: the first optimizer a process
+    builds imports torch._dynamo (seconds), and the first figure imports pyplot. Otherwise whichever
+    lesson runs first in a process is charged for them and its time says nothing about the lesson."""
+    import torch._dynamo  # noqa: F401
+    import dlcourse.plots  # noqa: F401  (selects the Agg backend, then imports pyplot)
 
 
 def _init_distributed(device: str) -> tuple[int, str]:
