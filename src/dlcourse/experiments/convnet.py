@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from dlcourse import plots
+from dlcourse.data.canvas import place
 from dlcourse.data.digits import digits
 from dlcourse.data.mnist_idx import load_mnist, mnist_dir
 from dlcourse.models.convnet import equal_param_fc, param_count, translation_cnn
@@ -61,18 +62,6 @@ class Config:
     data_dir: str = ""        # folder with the MNIST IDX files; "" = $DLCOURSE_MNIST_DIR, else the digits
     mnist_train: int = 5000   # how many MNIST images to use (the first ones of each split)
     mnist_test: int = 2000
-
-
-def place(images: torch.Tensor, canvas: int, copies: int, g: torch.Generator) -> torch.Tensor:
-    """`copies` versions of each (N, 1, s, s) image pasted at uniformly random places on a blank canvas."""
-    x = images.repeat(copies, 1, 1, 1)
-    n, s = len(x), x.shape[-1]
-    top, left = torch.randint(0, canvas - s + 1, (2, n), generator=g)
-    rows = (top[:, None] + torch.arange(s))[:, :, None]   # (n, s, 1)
-    cols = (left[:, None] + torch.arange(s))[:, None, :]  # (n, 1, s)
-    out = torch.zeros(n, 1, canvas, canvas)
-    out[torch.arange(n)[:, None, None], 0, rows, cols] = x[:, 0]
-    return out
 
 
 def glyphs(cfg: Config) -> tuple[torch.Tensor, ...]:
