@@ -74,6 +74,18 @@ def spiral_time_to_target(target: float = 0.95, repeats: int = 3) -> dict:
     return result
 
 
+def machine_line() -> str:
+    """Where a table was measured: timings mean nothing without the machine and how busy it was."""
+    import datetime as dt
+    import os
+    import platform
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"Measured {dt.date.today().isoformat()} on {platform.machine()} {platform.system()}, "
+            f"{os.cpu_count()} logical CPUs, torch {torch.__version__}, Python {platform.python_version()}; "
+            f"load average {load:.2f} when it started.")
+
+
 def format_lesson_table(rows: list[dict]) -> str:
     lines = ["| lesson | seconds | budget | threads | within budget | targets |", "|---|---:|---:|---:|---|---|"]
     for r in rows:

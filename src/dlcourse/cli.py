@@ -242,6 +242,8 @@ def cmd_bench(args) -> int:
 
     for name in args.names:
         registry.get(name)
+    print(bench.machine_line())
+    print()
     print(bench.format_spiral(bench.spiral_time_to_target()))
     print()
     rows = bench.lesson_table(args.names or None, "quick" if args.quick else "full")
