@@ -112,3 +112,15 @@ def test_rejects_empty_ensembles():
         Ensemble(lambda: nn.Linear(1, 1), 0)
     with pytest.raises(ValueError):
         Ensemble.from_modules([])
+
+
+def test_train_and_eval_reach_dropout_in_the_members():
+    torch.manual_seed(0)
+    ens = Ensemble(lambda: nn.Sequential(nn.Linear(4, 32), nn.Dropout(0.5), nn.Linear(32, 2)), 3)
+    wrapper = nn.Sequential(ens)  # the switch must also arrive through a parent module
+    x = torch.randn(5, 4)
+    wrapper.eval()
+    expected = torch.stack([ens.member(i).eval()(x) for i in range(3)])
+    torch.testing.assert_close(ens(x), expected)
+    wrapper.train()
+    assert not torch.allclose(ens(x), ens(x))  # fresh dropout masks on every call

@@ -103,13 +103,6 @@ class Variants(nn.Module):
         self.register_buffer("history", torch.full((evaluations, len(nets), 3), float("nan")))
         self.register_buffer("evaluations", torch.zeros((), dtype=torch.long))
 
-    def train(self, mode: bool = True):
-        # An Ensemble's base network only lends its forward; it is not a child module, so the
-        # train/eval switch (which dropout reads) must reach it by hand.
-        self.nets._base.train(mode)
-        self.early._base.train(mode)
-        return super().train(mode)
-
 
 def mlp_with_dropout(hidden: int, p: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), Dropout(p),
@@ -146,7 +139,7 @@ def small_noisy_split(per_class: int, val_size: int, label_noise: float, g: torc
         "quick": {"l2/gap_cut": (">=", 0.2), "dropout/gap_cut": (">=", 0.3), "augmentation/gap_cut": (">=", 0.3),
                   "l1/frac_below_1e-3": (">=", 0.5)},
     },
-    budget_s=20, threads=1,
+    budget_s=25, threads=1,
 )
 def run(cfg: Config, run):
     if min(cfg.per_class, cfg.draws, cfg.steps, cfg.hidden, cfg.eval_every) < 1 or cfg.val_size < 10 \

@@ -142,7 +142,7 @@ def run(cfg: Config, run):
             return sim.docked(sim.final_states(path, last)).float().mean(-1)  # (S,)
 
     val = starts(cfg.val_starts)
-    best_rate = torch.full((S,), -1.0)
+    best_rate = torch.full((S,), -1.0, device=dev)
     best = {k: v.clone() for k, v in controller.state_dict().items()}
 
     def keep_best(rate):  # per seed: copy the slice of every stacked tensor whose seed improved
@@ -169,8 +169,8 @@ def run(cfg: Config, run):
         it, done = 0, False
         if (ck := run.load_checkpoint()) is not None:
             it = train.unpack_state(*ck, {"controller": controller}, {"opt": opt}, {"g": g})
-            best_rate, done = torch.tensor(ck[1]["best_rate"]), ck[1]["result"] == "done"
-            best = {k[len("best."):]: t for k, t in ck[0].items() if k.startswith("best.")}
+            best_rate, done = torch.tensor(ck[1]["best_rate"], device=dev), ck[1]["result"] == "done"
+            best = {k[len("best."):]: t.to(dev) for k, t in ck[0].items() if k.startswith("best.")}
         while not done and it < cfg.iterations:
             scale = min(1.0, 0.1 + 0.9 * it / max(1, cfg.curriculum * cfg.iterations))  # near → far
             for group in opt.param_groups:

@@ -96,6 +96,12 @@ class Ensemble(nn.Module):
         return vmap(one, in_dims=(0, 0, 0 if per_member else None), randomness="different")(
             self.stacked(), self._buffers_by_name(), x)
 
+    def train(self, mode: bool = True) -> "Ensemble":
+        # The base lives outside the module tree, so nn.Module.train would not reach it; dropout and
+        # friends in the members read *its* flag.
+        self._base.train(mode)
+        return super().train(mode)
+
     def member(self, i: int) -> nn.Module:
         """Member i as an ordinary module (a copy: changing it does not change the ensemble)."""
         module = copy.deepcopy(self._base).to_empty(device=self.weights[0].device)
