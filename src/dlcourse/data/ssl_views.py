@@ -24,7 +24,8 @@ def _uniform(n: int, low: float, high: float, g: torch.Generator | None) -> torc
 
 
 def affine_jitter(x: torch.Tensor, degrees: float = 15.0, scale: tuple[float, float] = (0.85, 1.1),
-                  shear: float = 0.15, translate: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+                  shear: float = 0.15, translate: float = 0.5,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Each image of (N, 1, H, W) rotated, scaled, sheared and moved (by up to `translate` pixels)."""
     n, _, h, w = x.shape
     angle = _uniform(n, -degrees, degrees, generator) * math.pi / 180
@@ -52,7 +53,8 @@ def gaussian_noise(x: torch.Tensor, std: float = 0.1, generator: torch.Generator
     return x + std * torch.randn(x.shape, generator=generator).to(x)
 
 
-def random_mask(x: torch.Tensor, size: int = 3, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_mask(x: torch.Tensor, size: int = 3, p: float = 0.5,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """With probability p, set a random size×size square of each image to 0 (random erasing)."""
     n, _, h, w = x.shape
     top = torch.randint(0, h - size + 1, (n, 1, 1), generator=generator)

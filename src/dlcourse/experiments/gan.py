@@ -81,7 +81,7 @@ class Config:
                  "dcgan/classes": (">=", 9), "dcgan/recognised": (">=", 0.25)},
         "quick": {"ring/good_mean": (">=", 0.10)},  # 300 steps: samples near the ring, modes not yet split
     },
-    budget_s=45,
+    budget_s=40,
 )
 def run(cfg: Config, run):
     if min(cfg.seeds, cfg.steps, cfg.batch_size, cfg.hidden, cfg.nz, cfg.eval_samples, cfg.dcgan_steps,

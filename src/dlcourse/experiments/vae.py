@@ -21,8 +21,8 @@ test digits (z = μ) are recognised at 0.79, the real test digits at 0.92. Test 
 the notebook's convention (BCE summed over the 64 pixels + KL, β = 1; 16 codes per image, Monte
 Carlo) is 24.1 nats (`vae/test_neg_elbo`, target ≤ 28), of which the KL is 3.4; the notebook's
 "test loss" decodes z = μ and is a little lower (22.3). The plain AE reconstructs better (BCE 16.3):
-it pays no KL, and that is exactly why its codes cannot be sampled. BCE against grey pixels is not a normalised likelihood, so the −ELBO here compares
-models on these data, it is not a code length.
+it pays no KL, and that is exactly why its codes cannot be sampled. BCE against grey pixels is not a
+normalised likelihood, so the −ELBO here compares models on these data, it is not a code length.
 
 Target changed: the catalogue asked for ≥ 80 % of prior samples recognised at p ≥ 0.9. An honest
 VAE of this shape does not get there on 8×8 digits: the decoder outputs the *mean* image of p(x|z),
@@ -145,7 +145,7 @@ def run(cfg: Config, run):
         rows = ((xt, "test digits"), (torch.sigmoid(vae.decoder(mu)), "VAE reconstructions (z = μ)"),
                 (torch.sigmoid(ae(xt)[0]), "plain AE reconstructions"))
         for ax, (imgs, title) in zip(axes[:, 0], rows):
-            plots.image_grid(ax, imgs[:20].reshape(-1, 8, 8).cpu(), nrow=20)
+            plots.image_grid(ax, imgs[:12].reshape(-1, 8, 8).cpu(), nrow=12)
             ax.set_title(title)
         run.figure(fig, "reconstructions")
 

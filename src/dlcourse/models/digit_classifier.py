@@ -1,9 +1,10 @@
 """A small convnet that reads 8×8 digits: the judge of the generative lessons (VAE, GAN).
 
 A generated image "is a digit" when this classifier, trained on real digits (≈ 99 % test accuracy)
-and taught to be unsure on noise, gives it one class with high probability. `recognition` turns its probabilities on a batch of samples
-into the numbers the lessons report: the share recognised with probability ≥ a threshold, how many
-classes those cover, and the mean top probability (a mini "inception score").
+and taught to be unsure on noise, gives it one class with high probability. `recognition` turns its
+probabilities on a batch of samples into the numbers the lessons report: the share recognised with
+probability ≥ a threshold, how many classes those cover, and the mean top probability (a mini
+"inception score").
 """
 
 from __future__ import annotations
