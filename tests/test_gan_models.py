@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dlcourse.models.digit_classifier import DigitClassifier, classifier_loss, recognition
-from dlcourse.models.gan import DCDiscriminator, DCGenerator, StackedMLP, mode_coverage
+from dlcourse.models.ensemble import StackedMLP
+from dlcourse.models.gan import DCDiscriminator, DCGenerator, mode_coverage
 
 
 # --- GAN blocks ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dlcourse.data import truck as sim
-from dlcourse.models.truck import MIRROR, Controller, Emulator, StackedReLUNet
+from dlcourse.models.truck import MIRROR, Controller, Emulator
 
 
 def state(x, y, th0, th1):
@@ -137,14 +137,3 @@ def test_emulator_shapes_and_parameter_count():
     assert sum(p.numel() for p in emu.parameters()) == 7 * 45 + 45 + 45 * 6 + 6  # 636, as in the notebook
     u, v = emu.standardize(torch.randn(5, 7), torch.randn(5, 6))
     assert emu(u).shape == v.shape == (5, 6)
-
-
-def test_stacked_net_equals_separate_nets():
-    net = StackedReLUNet(3, [6, 5, 2], generator=torch.Generator().manual_seed(5))
-    x = torch.randn(3, 7, 6)
-    out = net(x)
-    for i in range(3):
-        w1, w2 = net.weights[0][i], net.weights[1][i]
-        b1, b2 = net.biases[0][i, 0], net.biases[1][i, 0]
-        assert torch.allclose(out[i], torch.relu(x[i] @ w1 + b1) @ w2 + b2, atol=1e-6)
-    assert sum(p.numel() for p in net.parameters()) == 3 * (6 * 5 + 5 + 5 * 2 + 2)

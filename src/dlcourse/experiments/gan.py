@@ -13,7 +13,7 @@ minimises BCE(D(G(z)), 1), plus an R1 penalty (0.3/2)·E‖∇ₓD(x)‖² on re
 growing cliffs G cannot follow and lets every seed find all 8 modes. Adam lr 1.5e-3 with cosine
 decay, β₁ = 0.5, batch 128 per seed, 2,500 steps. Each D step draws
 *fresh* noise (erratum 6: the notes say `fixed_noise`; that is only for the pictures). Three seeds
-train at once as one stacked network (`models/gan.StackedMLP`, batched matmuls): one forward/backward
+train at once as one stacked network (`models/ensemble.StackedMLP`, batched matmuls): one forward/backward
 per step instead of three, and each seed follows exactly its own trajectory.
 
 Metrics (2,000 samples per seed): a sample is *good* when it lies within 3σ of a mode; a mode is
@@ -49,7 +49,8 @@ from dlcourse import plots, train
 from dlcourse.data.digits import digits
 from dlcourse.data.toy2d import mode_centres, ring_of_gaussians
 from dlcourse.models.digit_classifier import DigitClassifier, classifier_loss, recognition
-from dlcourse.models.gan import DCDiscriminator, DCGenerator, StackedMLP, mode_coverage
+from dlcourse.models.ensemble import StackedMLP
+from dlcourse.models.gan import DCDiscriminator, DCGenerator, mode_coverage
 from dlcourse.registry import UsageError, experiment
 
 

@@ -39,11 +39,14 @@ per architecture in an `nn.ModuleDict` and train them with one optimizer on the 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+
+from dlcourse.models.mlp import ACTIVATIONS
 
 
 class Ensemble(nn.Module):
@@ -113,4 +116,45 @@ class Ensemble(nn.Module):
         return f"members={self.members}, base={self._base.__class__.__name__}"
 
 
-__all__ = ["Ensemble"]
+class StackedMLP(nn.Module):
+    """S MLPs of widths `sizes` in parallel: input (S, N, sizes[0]) → output (S, N, sizes[-1]).
+
+    The hand-written sibling of `Ensemble` for plain MLPs: weights (S, in, out) and batched
+    matmuls (`baddbmm`) instead of vmap, which is cheaper per step for the tiny nets trained for
+    thousands of steps (the GAN ring, the truck controller), and lets a lesson fold layers by hand.
+    Each seed's initial weights are drawn like nn.Linear's default. Sum the seeds' losses: the
+    gradient w.r.t. one seed's slice is then that seed's own gradient, and Adam, element-wise,
+    follows exactly the trajectory each seed would follow alone."""
+
+    def __init__(self, stack: int, sizes: list[int] | tuple[int, ...], activation: str = "relu",
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            bound = 1 / math.sqrt(a)  # nn.Linear's default init, drawn per seed
+            self.weights.append(nn.Parameter((torch.rand(stack, a, b, generator=generator) * 2 - 1) * bound))
+            self.biases.append(nn.Parameter((torch.rand(stack, 1, b, generator=generator) * 2 - 1) * bound))
+        self.act = ACTIVATIONS[activation]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < len(self.weights) - 1:
+                x = self.act(x)
+        return x
+
+    def member(self, i: int) -> nn.Sequential:
+        """Seed i as an ordinary nn.Sequential of Linear layers (a copy), e.g. to check or export it."""
+        layers: list[nn.Module] = []
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            lin = nn.Linear(w.shape[1], w.shape[2])
+            with torch.no_grad():
+                lin.weight.copy_(w[i].T)
+                lin.bias.copy_(b[i, 0])
+            layers.append(lin)
+            if k < len(self.weights) - 1:
+                layers.append(type(self.act)())
+        return nn.Sequential(*layers)
+
+
+__all__ = ["Ensemble", "StackedMLP"]

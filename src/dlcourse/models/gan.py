@@ -1,54 +1,11 @@
-"""GAN building blocks (lectures 09-2, 09-3): MLPs stacked over seeds for the 2-D ring, and a small
-DCGAN pair for 8×8 digits.
-
-`StackedMLP` holds S independent MLPs in one set of (S, in, out) weights and runs them with batched
-matrix products: training S seeds is one forward/backward per step instead of S. Adam works element
-by element, so each slice follows exactly the trajectory it would follow alone (losses are summed
-over seeds, and the gradient of a sum w.r.t. one seed's weights is that seed's gradient).
+"""GAN building blocks (lectures 09-2, 09-3): a small DCGAN pair for 8×8 digits and the ring's
+mode-coverage metric. The 2-D ring's G and D are `models.ensemble.StackedMLP`s, one per seed stack.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
-
-from dlcourse.models.mlp import ACTIVATIONS
-
-
-class StackedMLP(nn.Module):
-    """S MLPs of widths `sizes` in parallel: input (S, N, sizes[0]) → output (S, N, sizes[-1])."""
-
-    def __init__(self, stack: int, sizes: list[int] | tuple[int, ...], activation: str = "relu",
-                 generator: torch.Generator | None = None):
-        super().__init__()
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            bound = 1 / math.sqrt(a)  # nn.Linear's default init, drawn per seed
-            self.weights.append(nn.Parameter((torch.rand(stack, a, b, generator=generator) * 2 - 1) * bound))
-            self.biases.append(nn.Parameter((torch.rand(stack, 1, b, generator=generator) * 2 - 1) * bound))
-        self.act = ACTIVATIONS[activation]()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
-            if i < len(self.weights) - 1:
-                x = self.act(x)
-        return x
-
-    def member(self, i: int) -> nn.Sequential:
-        """Seed i as an ordinary nn.Sequential of Linear layers (a copy), e.g. to check or export it."""
-        layers: list[nn.Module] = []
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            lin = nn.Linear(w.shape[1], w.shape[2])
-            with torch.no_grad():
-                lin.weight.copy_(w[i].T)
-                lin.bias.copy_(b[i, 0])
-            layers.append(lin)
-            if k < len(self.weights) - 1:
-                layers.append(type(self.act)())
-        return nn.Sequential(*layers)
 
 
 class DCGenerator(nn.Module):
@@ -97,4 +54,4 @@ def mode_coverage(samples: torch.Tensor, centres: torch.Tensor, std: float, radi
     return (share >= min_share).sum(-1).float(), good.float().mean(-1)
 
 
-__all__ = ["StackedMLP", "DCGenerator", "DCDiscriminator", "mode_coverage"]
+__all__ = ["DCGenerator", "DCDiscriminator", "mode_coverage"]

@@ -10,17 +10,16 @@ each emulated step the trailer's rear is recomputed from (x, y, θ₁): it is ge
 seeds train in one batched rollout). Steering is mirror-symmetric by construction: reflecting the
 world in the x axis (y → −y, θ → −θ) must reflect the steering, φ(mirror s) = −φ(s), so the net
 computes φ = φ_max·tanh(f(s) − f(mirror s)). Half the states it would otherwise have to learn come free.
-f is a `StackedReLUNet`: S ReLU MLPs in one set of (S, in, out) weights, run with batched matmuls.
+f is a `models.ensemble.StackedMLP`: S ReLU MLPs in one set of (S, in, out) weights, run with batched matmuls.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 from dlcourse.data.truck import MAX_STEER, make_state
+from dlcourse.models.ensemble import StackedMLP
 
 MIRROR = torch.tensor([1.0, -1.0, -1.0, 1.0, -1.0, -1.0])  # (x, y, θ₀, x_tr, y_tr, θ₁) reflected in y = 0
 # fixed input scaling for the controller: zero at the mirror axis, so reflection is a sign flip
@@ -76,33 +75,12 @@ class Emulator(nn.Module):
         return step
 
 
-class StackedReLUNet(nn.Module):
-    """S independent ReLU MLPs with stacked weights: (S, N, sizes[0]) → (S, N, sizes[-1]) by batched
-    matmuls, so S seeds train in one forward/backward (Adam treats each slice on its own, and the
-    gradient of a sum over seeds w.r.t. one seed's weights is that seed's gradient)."""
-
-    def __init__(self, stack: int, sizes: list[int], generator: torch.Generator | None = None):
-        super().__init__()
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            bound = 1 / math.sqrt(a)  # nn.Linear's default initialization, drawn per seed
-            self.weights.append(nn.Parameter((torch.rand(stack, a, b, generator=generator) * 2 - 1) * bound))
-            self.biases.append(nn.Parameter((torch.rand(stack, 1, b, generator=generator) * 2 - 1) * bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
-            if i < len(self.weights) - 1:
-                x = torch.relu(x)
-        return x
-
-
 class Controller(nn.Module):
     """S mirror-symmetric steering networks: states (S, B, 6) → steering (S, B) in (−φ_max, φ_max)."""
 
     def __init__(self, seeds: int, hidden: int = 25, generator: torch.Generator | None = None):
         super().__init__()
-        self.net = StackedReLUNet(seeds, [6, hidden, 1], generator=generator)
+        self.net = StackedMLP(seeds, [6, hidden, 1], "relu", generator=generator)
         for name, t in (("mirror", MIRROR), ("centre", CENTRE), ("scale", SCALE)):
             self.register_buffer(name, t.clone())
 
@@ -130,4 +108,4 @@ class Controller(nn.Module):
         return policy
 
 
-__all__ = ["Emulator", "StackedReLUNet", "Controller"]
+__all__ = ["Emulator", "Controller"]
