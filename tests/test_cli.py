@@ -131,3 +131,14 @@ def test_seeds_report_mean_and_std(tmp_path):
     assert summary["metrics"][key] == pytest.approx((members[0][key] + members[1][key]) / 2)
     assert members[0][key] != members[1][key] and summary["std"][key] > 0
     assert "±" in r.stdout
+
+
+def test_run_prints_text_results_and_samples_are_reproducible(tmp_path):
+    # char_lm saves its decoded samples with run.text; `dlcourse run` prints them. The prompt keeps
+    # its trailing space, and the same seed draws the same samples.
+    args = ("run", "char_lm", "--quick", "--set", "prompt=def ", "--set", "steps=20", "--out", str(tmp_path))
+    first, second = dlcourse(*args), dlcourse(*args)
+    assert first.returncode in (0, 1) and "Traceback" not in first.stderr, first.stderr
+    assert "--- samples ---" in first.stdout and "prompt: 'def '" in first.stdout
+    texts = sorted(tmp_path.glob("char_lm/*/texts/samples.txt"))
+    assert len(texts) == 2 and texts[0].read_text() == texts[1].read_text()

@@ -148,6 +148,8 @@ def cmd_run(args) -> int:
         summary = run_experiment(args.name, profile, overrides, args.seed, args.device, args.out,
                                  args.resume, quiet=_quiet(), threads=args.threads, tensorboard=args.tensorboard)
     print(f"{_('run directory')}: {summary['dir']}")
+    for path in sorted(Path(summary["dir"]).glob("texts/*.txt")):  # samples and other text results
+        print(f"--- {path.stem} ---\n{path.read_text(encoding='utf-8').rstrip()}\n---")
     for k, v in summary["metrics"].items():
         spread = f" ± {summary['std'][k]:.3g}" if "std" in summary else ""
         print(f"  {k} = {v:.6g}{spread}")

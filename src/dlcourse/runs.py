@@ -264,6 +264,14 @@ class Run:
         os.replace(tmp, path)
         return path
 
+    def text(self, name: str, text: str) -> Path:
+        """Save a text result (decoded samples, a table) as texts/<name>.txt; `dlcourse run` prints it."""
+        path = self.dir / "texts" / f"{name}.txt"
+        if self.writer:
+            path.parent.mkdir(exist_ok=True)
+            atomic_write(path, text if text.endswith("\n") else text + "\n")
+        return path
+
     # -- phases and checkpoints (used by train.fit) -----------------------------------------------
 
     def checkpoint_path(self, phase: str) -> Path:

@@ -38,9 +38,9 @@ characters, ≈ 100 s, over the time limit, so the full targets are ≤ 2.8 and 
 steps on a few modules) does not get off the plateau, so its targets only check that it learns
 (≤ 4.4 bits/char against 6.6 for a uniform guess) and that the decoders run. Validation bits/char
 are measured on non-overlapping windows, so the first characters of each window see little context
-(slightly pessimistic). `--set prompt="def "` changes the prompt of the printed samples (printed
-when the run is on a terminal, always saved to samples.txt and figures/samples.png in the run
-directory); the same seed gives the same samples.
+(slightly pessimistic). `--set prompt="def "` changes the prompt of the samples (`dlcourse run`
+prints them; they are saved as texts/samples.txt and figures/samples.png in the run directory); the
+same seed gives the same samples.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ from dlcourse import decoding, plots
 from dlcourse.data.docstrings import VOCAB_SIZE, decode, docstring_corpus, encode
 from dlcourse.models.char_lm import BigramLM, CharTransformer, bits_per_char
 from dlcourse.registry import UsageError, experiment
-from dlcourse.runs import atomic_write
 from dlcourse.train import fit
 
 
@@ -152,10 +151,7 @@ def run(cfg: Config, run):
     gains = [b - g for _, _, g, _, b in comparisons]
 
     text, shown = _samples(cfg, run, model, comparisons)
-    if run.writer:
-        atomic_write(run.dir / "samples.txt", text)
-    if not run.quiet:
-        print(text)
+    run.text("samples", text)
     _figures(cfg, run, bigram_curve_bpc, comparisons, shown)
 
     return {
