@@ -29,6 +29,13 @@ read the neighbour of the digit it writes). With them the attention model is at 
 100 steps. The plain model gets no help from positions: whatever it knows of the source has to
 pass through the final state.
 
+Decoding: greedy is what the targets score. Beam search (`dlcourse.decoding.beam_search`, beam 5,
+the same function char_lm uses, through a step function that re-reads the prefix) is reported on
+`beam_strings` held-out strings for both models: it finds a sequence at least as probable as the
+greedy one (`<kind>/beam_minus_greedy_logprob`, mean), but more probable is not more correct
+when the model itself is wrong: beam search cannot give the plain model the digits its final state
+lost (`plain/beam_exact_match`).
+
 Figures: exact match against training steps for both models, and the attention map (output step ×
 source position) for one held-out string, with the digits as labels.
 """
@@ -40,7 +47,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from dlcourse import plots
+from dlcourse import decoding, plots
 from dlcourse.data.sequences import digit_pairs
 from dlcourse.models.seq2seq import Seq2Seq
 from dlcourse.registry import UsageError, experiment
@@ -63,10 +70,13 @@ class Config:
     test_size: int = 1000
     eval_every: int = 50  # attention model; the plain one is evaluated half as often (it has no stop)
     stop_at_exact: float = 0.99  # the attention model stops here (0: never)
+    beam: int = 5
+    beam_strings: int = 50  # held-out strings decoded by beam search as well (it is one string at a time)
 
 
 @experiment(
-    name="seq2seq", config=Config, quick=dict(steps=60, test_size=200, eval_every=25, stop_at_exact=0.8),
+    name="seq2seq", config=Config, quick=dict(steps=60, test_size=200, eval_every=25, stop_at_exact=0.8,
+                                               beam_strings=5),
     targets={
         "full": {"attention/exact_match": (">=", 0.98), "exact_match_gap": (">=", 0.8)},
         "quick": {"attention/exact_match": (">=", 0.6), "exact_match_gap": (">=", 0.5)},
@@ -112,6 +122,18 @@ def run(cfg: Config, run):
         curves[kind], models[kind] = list(zip(at, history)), model
     metrics["exact_match_gap"] = metrics["attention/exact_match"] - metrics["plain/exact_match"]
 
+    for kind, m in models.items():
+        m.eval()
+        beam_right, gains = [], []
+        for i in range(min(cfg.beam_strings, cfg.test_size)):
+            step, prompt = _step_function(m, src_test[i]), src_test.new_tensor([m.bos])
+            greedy, greedy_lp = decoding.greedy(step, prompt, cfg.length)
+            best, best_lp = decoding.beam_search(step, prompt, cfg.length, beam=cfg.beam)
+            beam_right.append(bool((best == tgt_test[i]).all()))
+            gains.append(best_lp - greedy_lp)
+        metrics[f"{kind}/beam_exact_match"] = sum(beam_right) / max(len(beam_right), 1)
+        metrics[f"{kind}/beam_minus_greedy_logprob"] = sum(gains) / max(len(gains), 1)
+
     # How anti-diagonal (reverse) or diagonal (copy) the attention is: mean weight on the aligned source position.
     model = models["attention"].eval()
     _, attention = model.greedy(src_test, cfg.length)
@@ -124,6 +146,16 @@ def run(cfg: Config, run):
 
 
 @torch.no_grad()
+def _step_function(model: Seq2Seq, source: torch.Tensor):
+    """The decoder as `decoding` wants it: prefixes (k, t) that start with BOS → next-token logits (k, V).
+    The teacher-forced forward reads [BOS, tgt[:-1]], so tgt = the prefix without BOS plus any token."""
+    def step(tokens):
+        src = source[None].expand(len(tokens), -1)
+        logits, _ = model(src, torch.cat([tokens[:, 1:], tokens[:, :1]], 1))
+        return logits[:, -1]
+    return step
+
+
 def _figures(run, cfg, curves, metrics, src, model):
     fig, ax = plots.figure(ncols=2, size=(10, 4))
     for kind, h in curves.items():  # empty if the phase was restored whole by --resume
