@@ -142,3 +142,21 @@ def test_run_prints_text_results_and_samples_are_reproducible(tmp_path):
     assert "--- samples ---" in first.stdout and "prompt: 'def '" in first.stdout
     texts = sorted(tmp_path.glob("char_lm/*/texts/samples.txt"))
     assert len(texts) == 2 and texts[0].read_text() == texts[1].read_text()
+
+
+def test_verify_in_parallel_processes_gives_the_sequential_results(tmp_path):
+    names = ["spiral", "logic_neurons"]
+    seq = dlcourse("verify", "--quick", *names, "--out", str(tmp_path / "seq"))
+    par = dlcourse("verify", "--quick", *names, "--jobs", "2", "--out", str(tmp_path / "par"))
+    assert seq.returncode == par.returncode == 0, par.stdout + par.stderr
+
+    def metrics(root):
+        return {name: json.loads(next((root / name).glob("*/summary.json")).read_text())["metrics"]
+                for name in names}
+
+    assert metrics(tmp_path / "par") == metrics(tmp_path / "seq")
+    order = [line.split()[0] for line in par.stdout.splitlines() if line.split() and line.split()[0] in names]
+    assert order == names  # the table keeps the asked order whatever finishes first
+    assert_usage_error(dlcourse("verify", "--quick", "spiral", "--jobs", "0", "--out", str(tmp_path / "bad")),
+                       "--jobs")
+    assert not (tmp_path / "bad").exists()

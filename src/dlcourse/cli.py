@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("verify", parents=[common, running], help=_("run many lessons and print a table of targets"))
     s.add_argument("names", nargs="*", help=_("lesson names (default: all)"))
+    s.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help=_("run N lessons at a time in separate processes (default: 1)"))
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("report", parents=[common], help=_("write the HTML report of runs"))
@@ -162,20 +164,23 @@ def cmd_run(args) -> int:
 
 def cmd_verify(args) -> int:
     from dlcourse import registry
-    from dlcourse.runner import run_experiment, run_seeds
+    from dlcourse.runner import resolve_device, run_many, run_seeds
 
     names = args.names or [e.name for e in registry.all_experiments()]
     for name in names:  # every name is checked before the first lesson runs
         registry.get(name)
+    resolve_device(args.device)
     profile = "quick" if args.quick else "full"
+    if args.jobs < 1:
+        raise UsageError(_("--jobs must be at least 1"))
+    if args.seeds != 1:
+        summaries = (run_seeds(name, args.seeds, profile, None, args.seed, args.device, args.out,
+                               threads=args.threads) for name in names)
+    else:
+        summaries = run_many(names, profile, args.seed, args.device, args.out, jobs=args.jobs,
+                             quiet=_quiet(), threads=args.threads, amp=args.amp)
     rows, all_passed = [], True
-    for name in names:
-        if args.seeds != 1:
-            summary = run_seeds(name, args.seeds, profile, None, args.seed, args.device, args.out,
-                                threads=args.threads)
-        else:
-            summary = run_experiment(name, profile, None, args.seed, args.device, args.out, quiet=_quiet(),
-                                     threads=args.threads, amp=args.amp)
+    for name, summary in zip(names, summaries):
         all_passed &= summary["passed"]
         budget = registry.get(name).budget_s
         seconds = f"{summary['seconds']:.1f}"

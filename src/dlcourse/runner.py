@@ -77,7 +77,7 @@ def run_experiment(name: str, profile: str = "full", overrides: dict | None = No
 
 
 
-__all__ = ["run_experiment", "resolve_device"]
+__all__ = ["run_experiment", "run_many", "run_seeds", "resolve_device"]
 
 
 def _import_once() -> None:
@@ -160,6 +160,31 @@ def run_seeds(name: str, seeds: int, profile: str = "full", overrides: dict | No
     write_json(agg / "summary.json", summary)
     summary["dir"] = str(agg)
     return summary
+
+
+def run_many(names: list[str], profile: str = "full", seed: int = 0, device: str | None = "cpu",
+             out: str | Path = "runs", jobs: int = 1, quiet: bool = True, threads: int | None = None,
+             amp: bool = False):
+    """Yield the summary of each lesson in `names`, in order. With jobs > 1 the lessons run in that
+    many fresh processes at once (most lessons use one thread, so a 2-core machine verifies two at a
+    time); a worker that dies is reported as that lesson's failed run, not as a crash of the rest."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    if jobs <= 1:
+        for name in names:
+            yield run_experiment(name, profile, None, seed, device, out, quiet=quiet, threads=threads, amp=amp)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(run_experiment, name, profile, None, seed, device, str(out), threads=threads,
+                               amp=amp) for name in names]
+        for name, future in zip(names, futures):
+            try:
+                yield future.result()
+            except Exception as e:  # the worker process died (killed, out of memory): the run is lost
+                yield {"experiment": name, "status": "failed", "seconds": 0.0, "metrics": {}, "targets": [],
+                       "passed": False, "error": f"worker process failed: {e!r}", "dir": ""}
 
 
 def _one_seed(args) -> dict:
