@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlcourse.data.ssl_views import affine_jitter, contrast, random_mask, two_views, view
-from dlcourse.models.contrastive import ConvEncoder, SimCLR, info_nce, linear_probe
+from dlcourse.models.contrastive import MLPEncoder, SimCLR, info_nce, linear_probe
 
 
 def _nt_xent_loop(za, zb, tau):
@@ -63,13 +63,17 @@ def test_info_nce_hand_cases():
 
 
 def test_encoder_and_simclr_shapes_and_parameter_count():
-    enc = ConvEncoder(8)
-    assert enc(torch.rand(5, 1, 8, 8)).shape == (5, 32) and enc.features == 32
-    convs = (1 * 9 * 8 + 8) + (8 * 9 * 16 + 16) + (16 * 9 * 32 + 32)
-    bns = 2 * (8 + 16 + 32)
-    assert sum(p.numel() for p in enc.parameters()) == convs + bns
-    model = SimCLR(8, projection=16)
-    assert model(torch.rand(5, 1, 8, 8)).shape == (5, 32)
+    enc = MLPEncoder((64, 256, 20))
+    out = enc(torch.rand(5, 1, 8, 8))
+    assert out.shape == (5, 20) and enc.features == 20 and (out >= 0).all()  # ReLU units
+    assert enc(torch.rand(5, 64)).shape == (5, 20)  # flat inputs too
+    linears = (64 * 256 + 256) + (256 * 20 + 20)
+    bns = 2 * (256 + 20)
+    assert sum(p.numel() for p in enc.parameters()) == linears + bns
+    model = SimCLR((64, 32, 12), projection=16)
+    assert model(torch.rand(5, 1, 8, 8)).shape == (5, 12)
+    head = (12 * 12 + 12) + (12 * 16 + 16)
+    assert sum(p.numel() for p in model.head.parameters()) == head
     loss = model.loss(torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8))
     assert loss.ndim == 0 and loss.item() > 0
     loss.backward()

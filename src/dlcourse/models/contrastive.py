@@ -28,30 +28,29 @@ def info_nce(za: torch.Tensor, zb: torch.Tensor, temperature: float = 0.5) -> to
     return F.cross_entropy(sim, twin)
 
 
-class ConvEncoder(nn.Module):
-    """(N, 1, 8, 8) → (N, width·4) features: three 3×3 conv stages (8×8 → 4×4 → 2×2) with BatchNorm and
-    ReLU, then a global average over positions, so a feature says *what* is there, not *where*."""
+class MLPEncoder(nn.Module):
+    """(N, 1, 8, 8) or (N, 64) → (N, features): Linear → BatchNorm → ReLU layers of the given widths
+    (64 → 256 → 20 by default). The last layer has a ReLU too: the representation is a layer of units,
+    as SimCLR's ResNet features are, not the output of a linear map."""
 
-    def __init__(self, width: int = 32):
+    def __init__(self, sizes: tuple[int, ...] = (64, 256, 20)):
         super().__init__()
-        c = (width, 2 * width, 4 * width)
-        self.net = nn.Sequential(
-            nn.Conv2d(1, c[0], 3, padding=1), nn.BatchNorm2d(c[0]), nn.ReLU(),
-            nn.Conv2d(c[0], c[1], 3, stride=2, padding=1), nn.BatchNorm2d(c[1]), nn.ReLU(),   # 4×4
-            nn.Conv2d(c[1], c[2], 3, stride=2, padding=1), nn.BatchNorm2d(c[2]), nn.ReLU(),   # 2×2
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.features = c[2]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+        self.features = sizes[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(-1, 1, 8, 8))
+        return self.net(x.reshape(len(x), -1))
 
 
 class SimCLR(nn.Module):
     """Encoder + projection head (Linear, ReLU, Linear). `loss(view_a, view_b)` is the SimCLR objective."""
 
-    def __init__(self, width: int = 32, projection: int = 64, temperature: float = 0.5):
+    def __init__(self, sizes: tuple[int, ...] = (64, 256, 20), projection: int = 64, temperature: float = 0.5):
         super().__init__()
-        self.encoder = ConvEncoder(width)
+        self.encoder = MLPEncoder(sizes)
         f = self.encoder.features
         self.head = nn.Sequential(nn.Linear(f, f), nn.ReLU(), nn.Linear(f, projection))
         self.temperature = temperature
@@ -86,4 +85,4 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     return ((b @ w + bias).argmax(-1) == test_y).float().mean().item()
 
 
-__all__ = ["info_nce", "ConvEncoder", "SimCLR", "linear_probe"]
+__all__ = ["info_nce", "MLPEncoder", "SimCLR", "linear_probe"]
