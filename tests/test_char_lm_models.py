@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dlcourse.models.char_lm import BigramLM, CharTransformer, bits_per_char
+from dlcourse.models.char_lm import BigramLM, CharLSTM, CharTransformer, bits_per_char, streamed_bits_per_char
 
 
 def test_transformer_shapes_and_parameter_count():
@@ -54,3 +54,32 @@ def test_uniform_model_has_log2_v_bits():
 
     text = torch.randint(97, (1000,))
     assert bits_per_char(Uniform(), text, context=32) == pytest.approx(math.log2(97))
+
+
+def test_lstm_shapes_parameter_count_and_carried_state():
+    torch.manual_seed(2)
+    V, E, H = 23, 8, 16
+    m = CharLSTM(V, d_embed=E, hidden=H)
+    x = torch.randint(V, (3, 12))
+    assert m(x).shape == (3, 12, V)
+    assert sum(p.numel() for p in m.parameters()) == V * E + 4 * H * (E + H) + 2 * 4 * H + H * V + V
+    # Reading the text in two pieces, carrying the state, is the same as reading it at once.
+    with torch.no_grad():
+        a, state = m.step(x[:, :5])
+        b, _ = m.step(x[:, 5:], state)
+        assert torch.allclose(torch.cat([a, b], 1), m(x), atol=1e-6)
+        y = x.clone()
+        y[:, 7:] = torch.randint(V, (3, 5))  # change the future: the past logits stay
+        assert torch.allclose(m(x)[:, :7], m(y)[:, :7], atol=1e-6)
+
+
+def test_streamed_bits_per_char_matches_one_long_read():
+    torch.manual_seed(3)
+    m = CharLSTM(11, d_embed=4, hidden=8).eval()
+    text = torch.randint(11, (401,))
+    with torch.no_grad():
+        logits = m(text[None, :-1])[0]
+    expected = torch.nn.functional.cross_entropy(logits, text[1:]).item() / math.log(2)
+    assert streamed_bits_per_char(m, text, streams=1, chunk=64) == pytest.approx(expected, rel=1e-5)
+    # several streams: each restarts from a zero state, so the number differs but stays close
+    assert streamed_bits_per_char(m, text, streams=4, chunk=32) == pytest.approx(expected, abs=0.2)

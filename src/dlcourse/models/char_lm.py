@@ -1,4 +1,4 @@
-"""Character language models of week 12: a small causal transformer and the bigram count baseline.
+"""Character language models of week 12: a small causal transformer, an LSTM and the bigram baseline.
 
 Both map a batch of index sequences (B, T) to next-character logits (B, T, V), so training,
 evaluation and `dlcourse.decoding` treat them alike.
@@ -9,6 +9,10 @@ evaluation and `dlcourse.decoding` treat them alike.
   (p(x_t | x_<t) = softmax(E·h_t), 12-1.a). The causal mask is `is_causal=True` of
   `F.scaled_dot_product_attention` (position t sees only ≤ t). Inputs longer than `context` are
   cropped to their last `context` characters.
+* `CharLSTM` — embedding, one-or-more-layer `nn.LSTM` and a linear output layer. `forward(idx)`
+  starts from a zero state like the other models; `step(idx, state)` also takes and returns the
+  (h, c) state, so training can carry it from one window of a text stream to the next (truncated
+  backpropagation through time: the gradient stops at the window, the context does not).
 * `BigramLM` — p(x_t | x_{t-1}) from counts with add-α smoothing: what a model that sees one
   character back can do at best, the baseline a transformer must beat.
 """
@@ -87,6 +91,22 @@ class CharTransformer(nn.Module):
         return F.linear(self.ln_f(x), self.tok.weight)
 
 
+class CharLSTM(nn.Module):
+    def __init__(self, vocab_size: int, d_embed: int = 32, hidden: int = 128, n_layers: int = 1):
+        super().__init__()
+        self.tok = nn.Embedding(vocab_size, d_embed)
+        self.lstm = nn.LSTM(d_embed, hidden, n_layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab_size)
+
+    def step(self, idx: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """(B, T) indices and a state (or None: zeros) -> (B, T, V) logits and the state after T."""
+        h, state = self.lstm(self.tok(idx), state)
+        return self.head(h), state
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.step(idx)[0]
+
+
 class BigramLM(nn.Module):
     """Count model: logits[a, b] = log (count(a→b) + α) − log (count(a→·) + αV)."""
 
@@ -129,4 +149,26 @@ def bits_per_char(model: nn.Module, text: torch.Tensor, context: int, batch_size
     return total / count / math.log(2)
 
 
-__all__ = ["CharTransformer", "BigramLM", "CausalSelfAttention", "Block", "bits_per_char"]
+def streamed_bits_per_char(model: CharLSTM, text: torch.Tensor, streams: int = 16, chunk: int = 256) -> float:
+    """Bits/char of a recurrent model read through `text` with its state carried all the way.
+
+    The text is cut into `streams` consecutive pieces read side by side in chunks of `chunk`
+    characters; every character after the first of its piece is predicted from everything before it
+    in its piece (how the LSTM is trained, and what a recurrent model can offer over a window).
+    """
+    was_training = model.training
+    model.eval()
+    n = (len(text) - 1) // streams
+    x, y = text[:n * streams].view(streams, n), text[1:n * streams + 1].view(streams, n)
+    total, state = 0.0, None
+    with torch.no_grad():
+        for i in range(0, n, chunk):
+            logits, state = model.step(x[:, i:i + chunk], state)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[:, i:i + chunk].reshape(-1),
+                                     reduction="sum").item()
+    model.train(was_training)
+    return total / (n * streams) / math.log(2)
+
+
+__all__ = ["CharTransformer", "CharLSTM", "BigramLM", "CausalSelfAttention", "Block", "bits_per_char",
+           "streamed_bits_per_char"]
