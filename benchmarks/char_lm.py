@@ -25,12 +25,12 @@ from dlcourse.train import fit
 def make(cfg):
     torch.manual_seed(0)
     model = CharTransformer(VOCAB_SIZE, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.context)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.tf_lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     return model, opt
 
 
 def lr_at(cfg, step):
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
+    return cfg.tf_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.tf_steps)))
 
 
 def with_fit(cfg, text, steps):
@@ -43,7 +43,7 @@ def with_fit(cfg, text, steps):
         return F.cross_entropy(model(w[:, :-1]).reshape(-1, VOCAB_SIZE), w[:, 1:].reshape(-1))
 
     t = time.perf_counter()
-    fit(model, starts, loss_fn, optimizer=opt, steps=steps, batch_size=cfg.batch_size,
+    fit(model, starts, loss_fn, optimizer=opt, steps=steps, batch_size=cfg.tf_batch_size,
         lr_at=lambda s: lr_at(cfg, s), grad_clip=1.0, seed=0)
     return time.perf_counter() - t
 
@@ -56,7 +56,7 @@ def plain(cfg, text, steps):
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
-        w = text[torch.randint(len(text) - cfg.context - 1, (cfg.batch_size,), generator=g)[:, None] + offsets]
+        w = text[torch.randint(len(text) - cfg.context - 1, (cfg.tf_batch_size,), generator=g)[:, None] + offsets]
         loss = F.cross_entropy(model(w[:, :-1]).reshape(-1, VOCAB_SIZE), w[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -74,12 +74,12 @@ def main():
     torch.set_num_threads(args.threads)
     cfg = Config()
     text = docstring_corpus("train")
-    tokens = args.steps * cfg.batch_size * cfg.context
+    tokens = args.steps * cfg.tf_batch_size * cfg.context
     best = {"dlcourse.train.fit": float("inf"), "plain PyTorch loop": float("inf")}
     for _ in range(args.rounds):
         best["dlcourse.train.fit"] = min(best["dlcourse.train.fit"], with_fit(cfg, text, args.steps))
         best["plain PyTorch loop"] = min(best["plain PyTorch loop"], plain(cfg, text, args.steps))
-    print(f"char_lm training, {cfg.n_layers} layers d={cfg.d_model} context {cfg.context} batch {cfg.batch_size}, "
+    print(f"char_lm training, {cfg.n_layers} layers d={cfg.d_model} context {cfg.context} batch {cfg.tf_batch_size}, "
           f"{args.steps} steps, {args.threads} thread(s), best of {args.rounds}")
     print(f"{'loop':22} {'s':>7} {'ms/step':>8} {'tokens/s':>9}")
     for name, s in best.items():
