@@ -125,3 +125,33 @@ def test_convnet_lesson_reads_mnist_as_8x8(tmp_path):
     xtr, ytr, xte, yte = glyphs(Config(data_dir=str(tmp_path / "m"), mnist_train=5))
     assert xtr.shape == (5, 1, 8, 8) and xte.shape == (4, 1, 8, 8)
     assert len(ytr) == 5 and len(yte) == 4 and xtr.max() <= 1 and xtr.min() >= 0
+
+
+def test_header_larger_than_the_cap_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_idx, "MAX_BYTES", 1000)
+    (tmp_path / "x.gz").write_bytes(gzip.compress(idx_bytes(torch.zeros(5, 28, 28, dtype=torch.uint8))))
+    with pytest.raises(UsageError, match="more than the 1000") as e:
+        read_idx(tmp_path / "x.gz")
+    assert "MAX_BYTES" in str(e.value)
+
+
+def test_gzip_bomb_is_not_decompressed_whole(tmp_path):
+    # A valid 3,920-byte image file followed by 64 MB of zeros: a few hundred kB gzipped. Reading it
+    # must stop one byte past what the header announces, not inflate all 64 MB into memory.
+    import tracemalloc
+
+    blob = idx_bytes(torch.zeros(5, 28, 28, dtype=torch.uint8))
+    (tmp_path / "x.gz").write_bytes(gzip.compress(blob + bytes(64 << 20), compresslevel=1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(UsageError, match="more bytes than its header"):
+            read_idx(tmp_path / "x.gz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak} bytes"
+
+
+def test_zero_count_is_a_usage_error(tmp_path):
+    assert "no images" in corrupt(tmp_path, "train-images-idx3-ubyte",
+                                  idx_bytes(torch.zeros(0, 28, 28, dtype=torch.uint8)))

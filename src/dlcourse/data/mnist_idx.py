@@ -17,6 +17,7 @@ import gzip
 import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import torch
@@ -29,6 +30,9 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 UBYTE = 0x08
+# The most data one IDX file may hold once decompressed. MNIST's largest (train images) is 47 MB;
+# 256 MiB also admits EMNIST's digits and QMNIST, and stops a gzip bomb long before the disk or RAM does.
+MAX_BYTES = 256 << 20
 
 
 def mnist_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -54,33 +58,54 @@ def _find(folder: Path, name: str) -> Path:
     raise _fail(folder / name, "not found (neither raw nor .gz)")
 
 
+def _open(path: Path):
+    """The file's bytes as a stream, gunzipped on the fly if it starts with the gzip magic."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"  # whatever the file is called
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
 def read_idx(path: str | os.PathLike, ndim: int | None = None) -> torch.Tensor:
-    """One IDX file of unsigned bytes → a uint8 tensor of its shape. Every inconsistency is a UsageError."""
+    """One IDX file of unsigned bytes → a uint8 tensor of its shape. Every inconsistency is a UsageError.
+
+    The file is streamed: the header's shape says how many bytes to expect, and no more than that
+    (plus one, to notice trailing data) is ever decompressed, so a small gzip that inflates to
+    gigabytes costs no more than an honest file. A shape over MAX_BYTES is refused unread.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        with _open(path) as f:
+            magic = f.read(4)
+            if len(magic) < 4:
+                raise _fail(path, f"is {len(magic)} bytes long, too short for an IDX header")
+            zero, dtype, dims = struct.unpack(">HBB", magic)
+            if zero != 0:
+                raise _fail(path, f"bad magic number 0x{magic.hex()} (an IDX file starts with two zero bytes)")
+            if dtype != UBYTE:
+                raise _fail(path, f"data type 0x{dtype:02x} is not unsigned byte (0x08)")
+            if ndim is not None and dims != ndim:
+                raise _fail(path, f"has {dims} dimensions where {ndim} are expected (magic 0x{magic.hex()})")
+            dim_bytes = f.read(4 * dims)
+            if len(dim_bytes) < 4 * dims:
+                raise _fail(path, "is truncated inside its header")
+            shape = struct.unpack(f">{dims}I", dim_bytes)
+            expected = math.prod(shape)
+            if expected > MAX_BYTES:
+                raise _fail(path, f"header says shape {tuple(shape)}, {expected} bytes of data, more than the "
+                                  f"{MAX_BYTES} this loader reads (mnist_idx.MAX_BYTES)")
+            data = f.read(expected + 1)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise _fail(path, f"cannot be read ({e})") from None
-    if len(raw) < 4:
-        raise _fail(path, f"is {len(raw)} bytes long, too short for an IDX header")
-    zero, dtype, dims = struct.unpack(">HBB", raw[:4])
-    if zero != 0:
-        raise _fail(path, f"bad magic number 0x{raw[:4].hex()} (an IDX file starts with two zero bytes)")
-    if dtype != UBYTE:
-        raise _fail(path, f"data type 0x{dtype:02x} is not unsigned byte (0x08)")
-    if ndim is not None and dims != ndim:
-        raise _fail(path, f"has {dims} dimensions where {ndim} are expected (magic 0x{raw[:4].hex()})")
     header = 4 + 4 * dims
-    if len(raw) < header:
-        raise _fail(path, "is truncated inside its header")
-    shape = struct.unpack(f">{dims}I", raw[4:header])
-    expected = header + math.prod(shape)
-    if len(raw) != expected:
-        raise _fail(path, f"header says shape {tuple(shape)} ({expected} bytes with header) "
-                          f"but the file has {len(raw)} bytes")
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(shape)
+    if len(data) > expected:
+        raise _fail(path, f"holds more bytes than its header says (shape {tuple(shape)}, {header + expected} "
+                          f"bytes with header)")
+    if len(data) < expected:
+        raise _fail(path, f"header says shape {tuple(shape)} ({header + expected} bytes with header) "
+                          f"but the file has {header + len(data)} bytes")
+    if not data:  # torch.frombuffer refuses an empty buffer
+        return torch.zeros(shape, dtype=torch.uint8)
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(shape)
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, split: str = "train"
@@ -96,13 +121,15 @@ def load_mnist(data_dir: str | os.PathLike | None = None, split: str = "train"
         raise UsageError(f"MNIST folder {folder} does not exist. {_help(folder)}")
     image_path, label_path = (_find(folder, name) for name in FILES[split])
     images, labels = read_idx(image_path, ndim=3), read_idx(label_path, ndim=1)
+    if len(images) == 0:
+        raise _fail(image_path, "holds no images (its count is 0)")
     if images.shape[1:] != (28, 28):
         raise _fail(image_path, f"images are {tuple(images.shape[1:])}, not 28×28")
     if len(images) != len(labels):
         raise _fail(label_path, f"has {len(labels)} labels for {len(images)} images in {image_path.name}")
-    if len(labels) and int(labels.max()) > 9:
+    if int(labels.max()) > 9:
         raise _fail(label_path, f"contains label {int(labels.max())}; MNIST labels are 0–9")
     return images.unsqueeze(1).float() / 255.0, labels.long()
 
 
-__all__ = ["load_mnist", "read_idx", "mnist_dir", "FILES", "ENV"]
+__all__ = ["load_mnist", "read_idx", "mnist_dir", "FILES", "ENV", "MAX_BYTES"]
