@@ -109,3 +109,54 @@ def test_cli_bad_imdb_folder_is_a_usage_error(tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     assert "is missing" in r.stderr and str(partial / "test" / "neg") in r.stderr and "aclImdb" in r.stderr
+
+
+def test_fifo_review_is_refused_without_blocking(tmp_path):
+    import threading
+
+    root = write_imdb(tmp_path / "aclImdb")
+    fifo = root / "train" / "pos" / "5_9.txt"
+    os.mkfifo(fifo)
+    # A writer, so that a loader which (wrongly) opens the FIFO reads a review instead of hanging.
+    writer = threading.Thread(target=lambda: fifo.write_text("from a pipe"), daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(UsageError, match="not a regular file") as e:
+            read_split(root, "train")
+        assert "5_9.txt" in str(e.value)
+    finally:
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer's open return, if still waiting
+        writer.join(5)
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "outside"])
+def test_symlink_out_of_the_folder_is_refused(tmp_path, target):
+    root = write_imdb(tmp_path / "aclImdb")
+    if target == "outside":
+        target = tmp_path / "secret.txt"
+        target.write_text("not a review")
+    (root / "train" / "neg" / "5_1.txt").symlink_to(target)
+    with pytest.raises(UsageError, match="outside") as e:
+        read_split(root, "train")
+    assert "5_1.txt" in str(e.value)
+
+
+def test_symlink_inside_the_folder_is_read(tmp_path):
+    root = write_imdb(tmp_path / "aclImdb")
+    (root / "train" / "neg" / "5_1.txt").symlink_to(root / "test" / "neg" / "0_2.txt")
+    assert "awful film" in read_split(root, "train")[0]
+
+
+def test_huge_review_is_read_only_up_to_the_cap(tmp_path, monkeypatch):
+    from dlcourse.data import imdb
+
+    monkeypatch.setattr(imdb, "MAX_REVIEW_BYTES", 1000)
+    root = write_imdb(tmp_path / "aclImdb")
+    # 1 MB of review; a two-byte "é" straddles the cap, and the cut must not make it invalid UTF-8.
+    (root / "train" / "pos" / "0_7.txt").write_text("a" * 999 + "é" + " good" * 200_000, encoding="utf-8")
+    texts, _ = read_split(root, "train")
+    assert texts[1] == "a" * 999
+    broken = root / "train" / "pos" / "1_7.txt"
+    broken.write_bytes(b"short but \xe9")  # a file that really ends mid-character is still an error
+    with pytest.raises(UsageError, match="1_7.txt"):
+        read_split(root, "train")

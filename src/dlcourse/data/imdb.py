@@ -13,13 +13,17 @@ little better (HTML line breaks removed, punctuation split off words), `Vocabula
 with `<pad>` = 0 and `<unk>` = 1 (the notebook had them the other way round).
 
 A missing or malformed folder is a `UsageError` that names the path, says what is wrong and what
-layout is expected, and gives the command that fetches the data.
+layout is expected, and gives the command that fetches the data. Only regular files inside the
+folder are read (a symlink may point elsewhere in it, not out of it; a FIFO or device named `*.txt`
+is refused, not opened), and each review only up to MAX_REVIEW_BYTES.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,9 @@ from dlcourse.registry import UsageError
 
 SPLITS, LABELS = ("train", "test"), ("neg", "pos")  # label index = position in LABELS
 PAD, UNK = 0, 1
+# The longest review in the data set is about 14 kB, and the lessons keep its first 200 tokens; the cap
+# bounds what one file can cost (a 1 GB "review" is cut here, not tokenized whole and cut afterwards).
+MAX_REVIEW_BYTES = 1 << 16
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[!?]")
 
 
@@ -86,6 +93,25 @@ def imdb_root(data_dir: str | os.PathLike) -> Path:
     return root
 
 
+def _read_review(path: Path, root: Path) -> str:
+    """The review in `path` (at most MAX_REVIEW_BYTES of it), which must be a regular file in `root`."""
+    real = path.resolve()
+    if not real.is_relative_to(root):
+        raise UsageError(f"IMDB review {path} leads outside the data folder (to {real}); "
+                         f"only files inside {root} are read. {_help(root)}")
+    try:
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer; fstat then sees what was opened.
+        with open(os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise UsageError(f"IMDB review {path} is not a regular file; remove it. {_help(root)}")
+            data = f.read(MAX_REVIEW_BYTES + 1)
+        cut = len(data) > MAX_REVIEW_BYTES
+        # Not final when cut: a character split by the cap is dropped instead of being invalid UTF-8.
+        return codecs.getincrementaldecoder("utf-8")().decode(data[:MAX_REVIEW_BYTES], final=not cut)
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"IMDB review {path} cannot be read as UTF-8 text ({e}). {_help(root)}") from None
+
+
 def read_split(root: str | os.PathLike, split: str, limit: int = 0) -> tuple[list[str], list[int]]:
     """The texts and labels of one split, pos and neg interleaved in file-name order.
 
@@ -93,7 +119,7 @@ def read_split(root: str | os.PathLike, split: str, limit: int = 0) -> tuple[lis
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    root = imdb_root(root)
+    root = imdb_root(root).resolve()
     per_class = []
     for label in LABELS:
         folder = root / split / label
@@ -104,13 +130,7 @@ def read_split(root: str | os.PathLike, split: str, limit: int = 0) -> tuple[lis
             raise UsageError(f"IMDB folder {folder} holds no *.txt reviews. {_help(root)}")
         if limit > 0:
             files = files[:max(1, limit // 2)]
-        texts = []
-        for f in files:
-            try:
-                texts.append(f.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as e:
-                raise UsageError(f"IMDB review {f} cannot be read as UTF-8 text ({e}). {_help(root)}") from None
-        per_class.append(texts)
+        per_class.append([_read_review(f, root) for f in files])
     texts, labels = [], []
     for i in range(max(len(c) for c in per_class)):  # interleave, so any prefix is balanced
         for label, c in enumerate(per_class):
@@ -139,4 +159,4 @@ def load_imdb(data_dir: str | os.PathLike, max_len: int = 200, max_vocab: int = 
     return out
 
 
-__all__ = ["tokenize", "Vocabulary", "imdb_root", "read_split", "load_imdb", "PAD", "UNK"]
+__all__ = ["tokenize", "Vocabulary", "imdb_root", "read_split", "load_imdb", "PAD", "UNK", "MAX_REVIEW_BYTES"]
