@@ -199,3 +199,99 @@ def test_classifier_ignores_padding():
     short = torch.tensor([[3, 4, 5]])
     padded = torch.tensor([[3, 4, 5, 0, 0, 0]])
     torch.testing.assert_close(model(short), model(padded), rtol=1e-5, atol=1e-6)
+
+
+# --- a query with every key masked, and the shapes nn.MultiheadAttention also accepts ------------
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_fully_masked_query_is_zero_like_sdpa(kind):
+    # F.scaled_dot_product_attention (torch 2.13, every CPU path) gives such a row output 0 and
+    # gradient 0, not the NaN of a softmax over nothing but −inf; one NaN row would poison a batch.
+    q, k, v = _leaves((2, 2, 4, 3), (2, 2, 5, 3), (2, 2, 5, 3))
+    keep = torch.rand(2, 1, 4, 5, generator=torch.Generator().manual_seed(2)) < 0.7
+    keep[..., 0] = True
+    keep[0, :, 1] = False  # query 1 of sample 0 may see nothing
+    mask = keep if kind == "bool" else torch.zeros(keep.shape, dtype=D64).masked_fill(~keep, -math.inf)
+    ours, w = attention(q, k, v, mask=mask)
+    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert torch.all(ours[0, :, 1] == 0) and torch.all(w[0, :, 1] == 0)
+    _same_grads(ours, theirs, [q, k, v])
+
+
+def test_multihead_fully_padded_sample_is_finite():
+    # nn.MultiheadAttention gives NaN here when it returns weights (its own softmax), but 0 through
+    # SDPA when need_weights=False in training mode: we give the SDPA answer, always.
+    ours, theirs = _mha_pair(6, 2, bias=True, seed=7)
+    (x,) = _leaves((2, 3, 6), seed=8)
+    pad = torch.tensor([[False, False, True], [True, True, True]])
+    out_a, w_a = ours(x, x, x, key_padding_mask=pad)
+    out_b, _ = theirs.train()(x, x, x, key_padding_mask=pad, need_weights=False)
+    assert torch.all(w_a[1] == 0)
+    torch.testing.assert_close(out_a[1], ours.out_proj.bias.expand(3, 6), **TOL)  # no value: just the bias
+    _same_grads(out_a, out_b, [x])
+
+
+def _mask_case(case, b, h, t, s):
+    """(key_padding_mask, attn_mask) for one way of masking; nn.MultiheadAttention's conventions."""
+    g = torch.Generator().manual_seed(11)
+    pad = torch.zeros(b, s, dtype=torch.bool)
+    pad[0, -1] = True
+    if case == "float_padding":  # float masks are added to the scores
+        return torch.randn(b, s, generator=g, dtype=D64), None
+    if case == "float_padding_and_float_mask":
+        return torch.randn(b, s, generator=g, dtype=D64), torch.randn(t, s, generator=g, dtype=D64)
+    if case == "3d_bool_mask":  # one (t, s) mask per sample and head, sample-major
+        mask = torch.rand(b * h, t, s, generator=g) < 0.3
+        mask[..., 0] = False
+        return pad, mask
+    if case == "3d_float_mask_bool_padding":  # PyTorch warns about mixing the two kinds, but mixes them
+        return pad, torch.randn(b * h, t, s, generator=g, dtype=D64)
+    raise AssertionError(case)
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+@pytest.mark.parametrize("case", ["float_padding", "float_padding_and_float_mask", "3d_bool_mask",
+                                  "3d_float_mask_bool_padding"])
+def test_multihead_masks_like_nn_multiheadattention(case):
+    e, h, b, t, s = 6, 3, 2, 4, 5
+    ours, theirs = _mha_pair(e, h, bias=True, seed=9)
+    q, k, v = _leaves((b, t, e), (b, s, e), (b, s, e), seed=10)
+    pad, mask = _mask_case(case, b, h, t, s)
+    out_a, w_a = ours(q, k, v, key_padding_mask=pad, attn_mask=mask, average_attn_weights=False)
+    out_b, w_b = theirs(q, k, v, key_padding_mask=pad, attn_mask=mask, average_attn_weights=False)
+    torch.testing.assert_close(w_a, w_b, **TOL)
+    _same_grads(out_a, out_b, [q, k, v])
+
+
+@pytest.mark.parametrize("mask", [None, "2d", "3d"])
+@pytest.mark.parametrize("average", [True, False])
+def test_multihead_unbatched_like_nn_multiheadattention(mask, average):
+    e, h, t, s = 6, 2, 4, 3
+    ours, theirs = _mha_pair(e, h, bias=True, seed=12)
+    q, k, v = _leaves((t, e), (s, e), (s, e), seed=13)
+    pad = torch.tensor([0, 0, -math.inf], dtype=D64)
+    attn_mask = {None: None, "2d": torch.randn(t, s, dtype=D64),
+                 "3d": torch.randn(h, t, s, dtype=D64)}[mask]
+    out_a, w_a = ours(q, k, v, key_padding_mask=pad, attn_mask=attn_mask, average_attn_weights=average)
+    out_b, w_b = theirs(q, k, v, key_padding_mask=pad, attn_mask=attn_mask, average_attn_weights=average)
+    assert out_a.shape == (t, e) and w_a.shape == ((t, s) if average else (h, t, s))
+    torch.testing.assert_close(w_a, w_b, **TOL)
+    _same_grads(out_a, out_b, [q, k, v])
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(query=(2, 3, 4, 6)), "query must be"),
+    (dict(key=(2, 5, 7)), "embed_dim"),
+    (dict(key=(5, 6)), "batched"),
+    (dict(value=(2, 4, 6)), "key and value"),
+    (dict(key_padding_mask=(2, 4)), "key_padding_mask must be"),
+    (dict(attn_mask=(4, 5)), "attn_mask must be"),
+    (dict(attn_mask=(2, 3, 5)), "attn_mask must be"),
+])
+def test_multihead_bad_shapes_say_what_is_expected(args, message):
+    shapes = dict(query=(2, 3, 6), key=(2, 5, 6), value=(2, 5, 6), key_padding_mask=None, attn_mask=None)
+    shapes.update(args)
+    tensors = {n: None if sh is None else (torch.zeros(sh, dtype=torch.bool) if "mask" in n else torch.randn(sh))
+               for n, sh in shapes.items()}
+    with pytest.raises(ValueError, match=message):
+        MultiHeadAttention(6, 2)(**tensors)
