@@ -34,13 +34,15 @@ def rand5():
     return torch.rand(5, dtype=torch.float64)
 
 
-def compare(mine, theirs, args, grad=(0,), seed=0, **kw):
-    """Same value and same vector-Jacobian product (for a random upstream gradient) w.r.t. args[grad]."""
+def compare(mine, theirs, args, grad=(0,), seed=0, equal_nan=False, **kw):
+    """Same value and same vector-Jacobian product (for a random upstream gradient) w.r.t. args[grad].
+
+    equal_nan: a NaN value must be NaN on both sides (the gradients must still be equal numbers)."""
     a1 = [a.detach().clone().requires_grad_(i in grad) for i, a in enumerate(args)]
     a2 = [a.detach().clone().requires_grad_(i in grad) for i, a in enumerate(args)]
     y1, y2 = mine(*a1, **kw), theirs(*a2, **kw)
     assert y1.shape == y2.shape
-    torch.testing.assert_close(y1, y2, **TOL)
+    torch.testing.assert_close(y1, y2, equal_nan=equal_nan, **TOL)
     v = torch.randn(y2.shape, generator=torch.Generator().manual_seed(seed))
     g1 = torch.autograd.grad((y1 * v).sum(), [a1[i] for i in grad])
     g2 = torch.autograd.grad((y2 * v).sum(), [a2[i] for i in grad])
@@ -275,6 +277,60 @@ def test_bce_clamps_log():
 def test_bad_reduction():
     with pytest.raises(ValueError, match="reduction"):
         S.mse_loss(torch.zeros(2), torch.zeros(2), reduction="avg")
+
+
+CLASS_LOSSES = {"nll": (S.nll_loss, F.nll_loss, lambda x: torch.log_softmax(x, -1 if x.dim() == 1 else 1)),
+                 "cross_entropy": (S.cross_entropy, F.cross_entropy, lambda x: x)}
+CLASS_VARIANTS = [{}, {"weight": torch.tensor([0.5, 2.0, 1.0, 0.1], dtype=torch.float64)}, {"label_smoothing": 0.2}]
+
+
+def _class_cases():
+    for name in CLASS_LOSSES:
+        for kw in CLASS_VARIANTS:
+            if "label_smoothing" in kw and name == "nll":
+                continue
+            for r in ["mean", "sum", "none"]:
+                yield pytest.param(name, kw, r, id=f"{name}-{'-'.join(kw) or 'default'}-{r}")
+
+
+@pytest.mark.parametrize("name, kw, reduction", list(_class_cases()))
+def test_every_target_ignored_like_torch(name, kw, reduction):
+    # PyTorch: "mean" over no samples is 0/0 = NaN, but the gradient is 0 (ignored samples are not in
+    # the graph at all), so one all-padding batch does not turn the parameters into NaN.
+    mine, theirs, inputs = CLASS_LOSSES[name]
+    x = inputs(torch.randn(3, 4, generator=torch.Generator().manual_seed(0)))
+    compare(mine, theirs, [x, torch.full((3,), -100)], equal_nan=True, reduction=reduction, **kw)
+    x.requires_grad_()
+    (grad,) = torch.autograd.grad(mine(x, torch.full((3,), -100), reduction=reduction, **kw).sum(), x)
+    assert torch.equal(grad, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("name, kw, reduction", list(_class_cases()))
+@pytest.mark.parametrize("target", [2, -100, "probs"])
+def test_unbatched_sample_like_torch(name, kw, reduction, target):
+    # One sample, as PyTorch takes it: input (C,), target () — or (C,) class probabilities.
+    mine, theirs, inputs = CLASS_LOSSES[name]
+    g = torch.Generator().manual_seed(1)
+    if target == "probs":
+        if name == "nll":
+            pytest.skip("nll_loss takes class indices only")
+        t = torch.softmax(torch.randn(4, generator=g), 0)
+    else:
+        t = torch.tensor(target)
+    compare(mine, theirs, [inputs(torch.randn(4, generator=g)), t], equal_nan=True, reduction=reduction, **kw)
+
+
+@pytest.mark.parametrize("fn", [S.nll_loss, S.cross_entropy])
+@pytest.mark.parametrize("x, t, message", [
+    (torch.zeros(4, 5), torch.tensor(1), "target must be"),  # a batch, but one target
+    (torch.zeros(4, 5), torch.tensor([1, 2]), "target must be"),
+    (torch.zeros(4, 5, 3), torch.zeros(4, 2, dtype=torch.long), "target must be"),
+    (torch.zeros(()), torch.tensor(1), "input must be"),
+    (torch.zeros(4, 5), torch.zeros(4, 4), "probabilities"),
+])
+def test_class_loss_shapes_say_what_is_expected(fn, x, t, message):
+    with pytest.raises(ValueError, match=message):
+        fn(x, t)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -202,6 +202,24 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 # classification losses (11-1.f, 11-2.a)
 
 
+def _check_class_shapes(name, input, target):
+    """ValueError unless input is (N, C, d1, ...) or one sample (C,), and target fits it."""
+    if input.dim() == 0:
+        raise ValueError(f"{name}: input must be (N, C), (N, C, d1, ...) or one sample (C,), got a scalar")
+    if target.is_floating_point():
+        if name == "nll_loss":
+            raise ValueError("nll_loss: target must be class indices (an integer tensor), not class probabilities")
+        if target.shape != input.shape:
+            raise ValueError(f"{name}: a target of class probabilities must have the input's shape "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        return
+    expected = input.shape[:1] + input.shape[2:] if input.dim() > 1 else ()  # (N, d1, ...), or () for one sample
+    if target.shape != expected:
+        raise ValueError(f"{name}: target must be class indices of shape {tuple(expected)} for input "
+                         f"{tuple(input.shape)} (input (N, C, d1, ...) → target (N, d1, ...); (C,) → ()), "
+                         f"got {tuple(target.shape)}")
+
+
 def _weighted_pick(logp, target, weight, ignore_index):
     # The log-probability of each sample's class, and that class's weight (0 where target is ignored).
     keep = target != ignore_index
@@ -211,24 +229,39 @@ def _weighted_pick(logp, target, weight, ignore_index):
     return picked, w * keep, keep
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """l_n = −w[y_n]·input[n, y_n] for log-probabilities input (N, C) or (N, C, d1, ...).
-
-    With weights, "mean" is a weighted mean: Σ l_n / Σ w[y_n], not Σ l_n / N.
-    """
-    picked, w, _ = _weighted_pick(input, target, weight, ignore_index)
-    loss = -w * picked
+def _class_reduce(loss, w, keep, reduction):
+    # Ignored samples are cut out with where(), not multiplied by 0: with every sample ignored, "mean"
+    # is 0/0 = NaN as in PyTorch, and its gradient must stay 0 as in PyTorch, not become 0·∞ = NaN.
+    loss = torch.where(keep, loss, 0.0)
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        return loss.sum() / w.sum()  # weighted mean: Σ l_n / Σ w[y_n]
     return _reduce(loss, reduction)
 
 
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """l_n = −w[y_n]·input[n, y_n] for log-probabilities input (N, C) or (N, C, d1, ...), or one sample (C,).
+
+    With weights, "mean" is a weighted mean: Σ l_n / Σ w[y_n], not Σ l_n / N.
+    """
+    _check_class_shapes("nll_loss", input, target)
+    if input.dim() == 1:  # one sample: a batch of one, and no batch dimension in the result
+        loss = nll_loss(input[None], target[None], weight, ignore_index, reduction)
+        return loss[0] if reduction == "none" else loss
+    picked, w, keep = _weighted_pick(input, target, weight, ignore_index)
+    return _class_reduce(-w * picked, w, keep, reduction)
+
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """LogSoftmax + NLL on logits (N, C, ...). target: class indices, or class probabilities (floats).
+    """LogSoftmax + NLL on logits (N, C, ...) or one sample (C,). target: class indices, or class
+    probabilities (floats, the input's shape).
 
     label_smoothing ε trains against (1 − ε)·onehot + ε·uniform, i.e. mixes in the cross-entropy to
     the uniform distribution: −(1/C)·Σ_c w_c·log p_c.
     """
+    _check_class_shapes("cross_entropy", input, target)
+    if input.dim() == 1:  # one sample: a batch of one, and no batch dimension in the result
+        loss = cross_entropy(input[None], target[None], weight, ignore_index, reduction, label_smoothing)
+        return loss[0] if reduction == "none" else loss
     C = input.shape[1]
     logp = log_softmax(input, dim=1)
     w_c = _channel_view(weight, input) if weight is not None else 1.0
@@ -237,11 +270,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         loss = -(w_c * t * logp).sum(1)
         return loss.sum() / (input.numel() / C) if reduction == "mean" else _reduce(loss, reduction)
     picked, w, keep = _weighted_pick(logp, target, weight, ignore_index)
-    uniform = -(w_c * logp).sum(1) / C * keep
-    loss = (1 - label_smoothing) * (-w * picked) + label_smoothing * uniform
-    if reduction == "mean":
-        return loss.sum() / w.sum()
-    return _reduce(loss, reduction)
+    uniform = -(w_c * logp).sum(1) / C
+    return _class_reduce((1 - label_smoothing) * (-w * picked) + label_smoothing * uniform, w, keep, reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
