@@ -190,3 +190,34 @@ def test_ctc_lattice_is_a_lattice():
     assert abs(S.lattice_forward(n, src, dst, energy)[-1].item() - loss.item()) < 1e-10
     best, _ = S.lattice_viterbi(n, src, dst, energy)
     assert abs(-best - S.ctc_viterbi(log_probs, target)[0]) < 1e-10
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("lengths", ["scalar", "one"])
+def test_unbatched_sample_like_torch(reduction, lengths):
+    # nn.CTCLoss's unbatched form: log_probs (T, C), targets (S,), lengths () or (1,).
+    logits, targets, il, tl = random_batch(3, n=1)
+    target = targets[0, :tl[0]]  # PyTorch wants exactly target_length labels here
+    il, tl = (il[0], tl[0]) if lengths == "scalar" else (il, tl)
+    mine = loss_and_grad(S.ctc_loss, logits[:, 0], target, il, tl, reduction=reduction)
+    theirs = loss_and_grad(F.ctc_loss, logits[:, 0], target, il, tl, reduction=reduction)
+    assert mine[0].shape == theirs[0].shape == ()
+    assert torch.allclose(mine[0], theirs[0], rtol=0, atol=1e-10)
+    assert torch.allclose(mine[1], theirs[1], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(log_probs=torch.zeros(6, 2, 5, 1)), "log_probs must be"),
+    (dict(input_lengths=torch.tensor([6])), "input_lengths must be"),
+    (dict(target_lengths=torch.tensor([2, 2, 2])), "target_lengths must be"),
+    (dict(targets=torch.ones(3, 2, dtype=torch.long)), "targets must be"),
+    (dict(input_lengths=torch.tensor([6, 7])), "at most T = 6"),
+    (dict(target_lengths=torch.tensor([2, 3])), "at most S = 2"),
+    (dict(targets=torch.ones(3, dtype=torch.long)), "sum of target_lengths"),
+])
+def test_bad_shapes_say_what_is_expected(change, message):
+    args = dict(log_probs=torch.zeros(6, 2, 5), targets=torch.ones(2, 2, dtype=torch.long),
+                input_lengths=torch.tensor([6, 6]), target_lengths=torch.tensor([2, 2]))
+    args.update(change)
+    with pytest.raises(ValueError, match=message):
+        S.ctc_loss(**args)

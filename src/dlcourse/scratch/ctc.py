@@ -109,16 +109,45 @@ def ctc_forward(log_probs: torch.Tensor, targets: torch.Tensor, input_lengths: t
     return torch.stack(alphas)
 
 
+def _check_ctc_shapes(log_probs, targets, input_lengths, target_lengths) -> None:
+    """ValueError unless the arguments have shapes (and lengths) that F.ctc_loss takes, batched."""
+    t_max, n = log_probs.shape[:2]
+    if input_lengths.shape != (n,):
+        raise ValueError(f"input_lengths must be (N,) = ({n},), one per sample, got {tuple(input_lengths.shape)}")
+    if target_lengths.shape != (n,):
+        raise ValueError(f"target_lengths must be (N,) = ({n},), one per sample, got {tuple(target_lengths.shape)}")
+    if targets.dim() == 2 and targets.shape[0] != n or targets.dim() not in (1, 2):
+        raise ValueError(f"targets must be (N, S) padded, with N = {n}, or 1-D concatenated, "
+                         f"got {tuple(targets.shape)}")
+    if n and int(input_lengths.max()) > t_max:
+        raise ValueError(f"input_lengths must be at most T = {t_max}, got {input_lengths.tolist()}")
+    if targets.dim() == 2 and n and int(target_lengths.max()) > targets.shape[1]:
+        raise ValueError(f"target_lengths must be at most S = {targets.shape[1]} (the padded targets' width), "
+                         f"got {target_lengths.tolist()}")
+    if targets.dim() == 1 and int(target_lengths.sum()) > len(targets):
+        raise ValueError(f"the sum of target_lengths ({int(target_lengths.sum())}) exceeds the "
+                         f"{len(targets)} concatenated targets")
+
+
 def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, input_lengths: torch.Tensor,
              target_lengths: torch.Tensor, blank: int = 0, reduction: str = "mean",
              zero_infinity: bool = False) -> torch.Tensor:
     """−log p(target | input) by the forward algorithm; the arguments of F.ctc_loss.
 
     log_probs (T, N, C) log-softmax outputs; targets (N, S) padded or concatenated 1-D; lengths (N,).
+    One unbatched sample, as nn.CTCLoss takes it: log_probs (T, C), targets (S,), lengths () or (1,);
+    the loss then has no batch dimension either.
     reduction "mean" divides each loss by its target length, then averages (PyTorch's convention).
     """
+    if log_probs.dim() not in (2, 3):
+        raise ValueError(f"log_probs must be (T, N, C) or unbatched (T, C), got {tuple(log_probs.shape)}")
     input_lengths = torch.as_tensor(input_lengths, device=log_probs.device)
     target_lengths = torch.as_tensor(target_lengths, device=log_probs.device)
+    if log_probs.dim() == 2:  # a batch of one; its 1-D targets read as concatenated ones of one sample
+        loss = ctc_loss(log_probs[:, None], targets, input_lengths.reshape(-1), target_lengths.reshape(-1),
+                        blank, reduction, zero_infinity)
+        return loss[0] if reduction == "none" else loss
+    _check_ctc_shapes(log_probs, targets, input_lengths, target_lengths)
     alpha = ctc_forward(log_probs, targets, input_lengths, target_lengths, blank)
     last = alpha[input_lengths - 1, torch.arange(alpha.shape[1], device=alpha.device)]  # (N, L')
     end = 2 * target_lengths                                      # 0-based index of the final blank
