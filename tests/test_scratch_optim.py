@@ -260,3 +260,32 @@ def test_momentum_halves_steps_on_d14():
     assert plain == 66 and heavy <= plain / 2
     # lr·λ_max > 2 diverges, just below converges (05-1.a).
     assert steps_to(optim.SGD, lr=0.39) < 200 and steps_to(optim.SGD, lr=0.41) == 200
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")  # torch.optim.Adagrad's own warning
+@pytest.mark.parametrize("kw", [dict(lr=0.1), dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, eps=1e-6)])
+def test_adagrad_sparse_gradients_like_torch(kw):
+    # nn.Embedding(sparse=True) gives sparse gradients, with a row repeated whenever a token repeats.
+    torch.manual_seed(0)
+    emb = nn.Embedding(10, 3, sparse=True).double()
+    twin = copy.deepcopy(emb)
+    ours, theirs = optim.Adagrad(emb.parameters(), **kw), torch.optim.Adagrad(twin.parameters(), **kw)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        tokens = torch.randint(0, 6, (8,), generator=g)  # rows 6–9 never get a gradient
+        target = torch.randn(8, 3, generator=g, dtype=torch.float64)
+        for model, opt in ((emb, ours), (twin, theirs)):
+            opt.zero_grad()
+            nn.functional.mse_loss(model(tokens), target).backward()
+            assert model.weight.grad.is_sparse
+            opt.step()
+    torch.testing.assert_close(emb.weight, twin.weight, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours.state[emb.weight]["sum"], theirs.state[twin.weight]["sum"], rtol=0, atol=1e-12)
+
+
+def test_adagrad_sparse_gradients_refuse_weight_decay():
+    emb = nn.Embedding(4, 2, sparse=True)
+    opt = optim.Adagrad(emb.parameters(), weight_decay=0.1)
+    emb(torch.tensor([1])).sum().backward()
+    with pytest.raises(ValueError, match="weight_decay.*sparse"):
+        opt.step()

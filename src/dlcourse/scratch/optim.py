@@ -71,6 +71,7 @@ class Adagrad(Optimizer):
     """Per-coordinate step lr/√(Σ g²): coordinates that saw large gradients move less.
 
     The sum only grows, so the effective step only shrinks — the problem RMSprop fixes.
+    Sparse gradients (nn.Embedding(sparse=True)) update only the rows they touch, as torch's does.
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
@@ -90,11 +91,26 @@ class Adagrad(Optimizer):
                     state["step"] = 0
                     state["sum"] = torch.full_like(w, group["initial_accumulator_value"])
                 state["step"] += 1
+                lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+                if w.grad.is_sparse:
+                    self._sparse_step(w, w.grad, state["sum"], lr, group)
+                    continue
                 g = _decay(w.grad, w, group["weight_decay"])
                 state["sum"].add_(g * g)
-                lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
                 w.sub_(lr * g / (state["sum"].sqrt() + group["eps"]))  # eps outside the sqrt
         return loss
+
+    @staticmethod
+    def _sparse_step(w, grad, total, lr, group):
+        # A sparse gradient (nn.Embedding(sparse=True)) touches a few rows. A zero gradient adds
+        # nothing to the sum and moves nothing, so updating just those entries is the dense rule
+        # exactly; coalescing first adds up the rows of a token that occurs more than once.
+        if group["weight_decay"] != 0:  # it would touch every row: no longer sparse
+            raise ValueError("Adagrad: weight_decay does not work with sparse gradients (as in torch.optim.Adagrad)")
+        grad = grad.coalesce()
+        where, g = tuple(grad.indices()), grad.values()
+        total[where] += g * g
+        w[where] -= lr * g / (total[where].sqrt() + group["eps"])
 
 
 class RMSprop(Optimizer):
