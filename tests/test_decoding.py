@@ -129,3 +129,29 @@ def test_as_step_wraps_a_model():
     step = decoding.as_step(Tiny())
     assert step(torch.tensor([[0, 2]])).argmax(-1).tolist() == [2]
     assert decoding.greedy(Tiny(), torch.tensor([1]), 3)[0].tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("p", [0.0, -0.5, 1.5, float("nan")])
+def test_top_p_outside_0_1_is_refused(p):
+    logits = torch.tensor([[0.1, 0.5, 0.25, 0.15]]).log()
+    with pytest.raises(ValueError, match="0 < p <= 1"):
+        decoding.top_p_filter(logits, p)
+    for temperature in (1.0, 0.0):  # refused even where greedy decoding would not use it
+        with pytest.raises(ValueError, match="0 < p <= 1"):
+            decoding.sample(lambda t: logits.expand(len(t), -1), PROMPT, 1, top_p=p, temperature=temperature)
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_top_k_below_1_is_refused(k):
+    logits = torch.tensor([[1.0, 3.0, 2.0]])
+    with pytest.raises(ValueError, match="k >= 1"):
+        decoding.top_k_filter(logits, k)
+    with pytest.raises(ValueError, match="k >= 1"):
+        decoding.sample(lambda t: logits.expand(len(t), -1), PROMPT, 1, top_k=k)
+
+
+def test_top_p_always_keeps_the_top_token():
+    # Rows with a clear winner, a tie at the top, and a near-uniform one; the smallest valid nucleus.
+    logits = torch.tensor([[0.0, 5.0, 1.0], [2.0, 2.0, 0.0], [1e-7, 0.0, 0.0]])
+    kept = ~torch.isinf(decoding.top_p_filter(logits, 1e-30))
+    assert kept.sum(1).tolist() == [1, 1, 1] and kept[0, 1] and kept[2, 0]

@@ -121,21 +121,36 @@ def exhaustive(model: nn.Module | Step, prompt: torch.Tensor, steps: int, vocab_
     return best, best_lp
 
 
+def _check_top_k(k: int) -> None:
+    if not k >= 1:
+        raise ValueError(f"top-k needs k >= 1 (the number of tokens kept), got {k!r}")
+
+
+def _check_top_p(p: float) -> None:
+    if not 0 < p <= 1:  # written so that NaN fails too
+        raise ValueError(f"top-p needs 0 < p <= 1 (the probability mass kept), got {p!r}")
+
+
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Logits outside the k largest (per row) set to −inf; ties with the k-th value are kept."""
-    if k <= 0 or k >= logits.shape[-1]:
+    """Logits outside the k largest (per row) set to −inf; ties with the k-th value are kept. k >= 1."""
+    _check_top_k(k)
+    if k >= logits.shape[-1]:
         return logits
     kth = logits.topk(k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
 def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
-    """Keep the smallest set of most probable tokens whose probability reaches p (nucleus)."""
-    if p >= 1.0:
+    """Keep the smallest set of most probable tokens whose probability reaches p (nucleus), 0 < p <= 1.
+
+    The most probable token always stays, however small p is: there is always something to sample.
+    """
+    _check_top_p(p)
+    if p == 1:
         return logits
     probs, order = logits.softmax(-1).sort(dim=-1, descending=True)
     before = probs.cumsum(-1) - probs  # mass of the strictly more probable tokens
-    drop_sorted = before >= p  # the top token has before = 0, so it always stays
+    drop_sorted = before >= p  # the top token has before = 0 < p, so it always stays
     drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
     return logits.masked_fill(drop, float("-inf"))
 
@@ -146,6 +161,11 @@ def sample(model: nn.Module | Step, prompt: torch.Tensor, steps: int, *, tempera
     """(num_samples, steps) continuations and their (num_samples,) log-probs under the model."""
     if temperature < 0:
         raise ValueError("temperature must be >= 0")
+    # Checked up front, not at the first filtered step: also when temperature 0 or steps 0 skip them.
+    if top_k is not None:
+        _check_top_k(top_k)
+    if top_p is not None:
+        _check_top_p(top_p)
     step = as_step(model)
     seqs = prompt[None].expand(num_samples, -1)
     total = torch.zeros(num_samples, dtype=torch.float64)
@@ -156,7 +176,7 @@ def sample(model: nn.Module | Step, prompt: torch.Tensor, steps: int, *, tempera
             tok = logits.argmax(-1, keepdim=True)
         else:
             scaled = logits / temperature
-            if top_k:
+            if top_k is not None:
                 scaled = top_k_filter(scaled, top_k)
             if top_p is not None:
                 scaled = top_p_filter(scaled, top_p)
