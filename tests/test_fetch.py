@@ -20,7 +20,8 @@ class Server:
     """Routes: /good/F serves GOOD with Range support; /bad/F serves corrupt bytes; /cut/F drops the
     connection half-way through the first request; /endless/F sends bytes without a Content-Length
     (100 x GOOD, then it gives up, so that a client without a cap still ends); /huge/F announces a
-    terabyte; /slow/F trickles GOOD one byte every 20 ms; anything else is 404."""
+    terabyte; /slow/F trickles GOOD one byte every 20 ms; /norange/F serves GOOD whole whatever Range
+    asks for; anything else is 404."""
 
     def __init__(self):
         self.requests = []
@@ -38,12 +39,12 @@ class Server:
                 if kind in ("endless", "huge", "slow"):
                     self.misbehave(kind)
                     return
-                body = {"good": GOOD, "cut": GOOD, "bad": b"x" * len(GOOD)}.get(kind)
+                body = {"good": GOOD, "cut": GOOD, "norange": GOOD, "bad": b"x" * len(GOOD)}.get(kind)
                 if body is None:
                     self.send_error(404)
                     return
                 start = 0
-                if self.headers.get("Range"):
+                if self.headers.get("Range") and kind != "norange":
                     start = int(self.headers["Range"].split("=")[1].rstrip("-"))
                     self.send_response(206)
                 else:
@@ -120,6 +121,13 @@ def test_truncated_transfer_resumes_with_range(server, tmp_path):
     assert (tmp_path / "a.bin").read_bytes() == GOOD
     ranges = [r for p, r in server.requests if p == "/cut/a.bin"]
     assert ranges[0] is None and ranges[1] == f"bytes={len(GOOD) // 2}-"
+
+
+def test_server_ignoring_range_starts_over(server, tmp_path):
+    (tmp_path / "a.bin.part").write_bytes(GOOD[:1000])
+    fetch.fetch(dataset(), tmp_path, (f"{server.base}/norange/",), log=quiet)
+    assert (tmp_path / "a.bin").read_bytes() == GOOD
+    assert [p for p, _ in server.requests].count("/norange/a.bin") == 1
 
 
 def test_offline_message_says_what_to_place_where(tmp_path):

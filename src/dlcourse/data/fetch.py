@@ -111,10 +111,11 @@ def _download(url: str, part: Path, limit: int, timeout: float, deadline: float)
         raise
     with response:
         mode = "ab" if have and response.status == 206 else "wb"
-        size = have if mode == "ab" else 0
-        announced = response.headers.get("Content-Length")
-        if announced is not None and size + int(announced) > limit:
-            raise _MirrorFailed(f"announces {size + int(announced)} bytes, more than the {limit} this file "
+        start = size = have if mode == "ab" else 0
+        length = response.headers.get("Content-Length", "")
+        announced = int(length) if length.isdigit() else None  # a garbled header is as good as none
+        if announced is not None and start + announced > limit:
+            raise _MirrorFailed(f"announces {start + announced} bytes, more than the {limit} this file "
                                 f"can have", discard=False)
         with open(part, mode) as f:
             # read1, not read: read(CHUNK) would wait for a whole chunk, however slowly it trickles in.
@@ -127,7 +128,7 @@ def _download(url: str, part: Path, limit: int, timeout: float, deadline: float)
                 if time.monotonic() > give_up_at:
                     raise _MirrorFailed(f"not finished within the {deadline:g} s deadline ({size} bytes so far)",
                                         discard=False)
-        if announced is not None and response.status in (200, 206) and size < have + int(announced):
+        if announced is not None and response.status in (200, 206) and size < start + announced:
             raise ConnectionError("transfer ended early")
 
 
