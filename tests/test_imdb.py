@@ -125,8 +125,9 @@ def test_fifo_review_is_refused_without_blocking(tmp_path):
             read_split(root, "train")
         assert "5_9.txt" in str(e.value)
     finally:
-        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer's open return, if still waiting
-        writer.join(5)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer's open return, if still waiting
+        writer.join(5)  # its few bytes fit in the pipe's buffer
+        os.close(reader)
 
 
 @pytest.mark.parametrize("target", ["/dev/zero", "outside"])
