@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from dlcourse.data.docstrings import VOCAB_SIZE, docstring_corpus
 from dlcourse.experiments.char_lm import Config
 from dlcourse.models.char_lm import CharTransformer
-from dlcourse.train import fit
+from dlcourse.train import clip_grad_norm, fit
 
 
 def make(cfg):
@@ -43,8 +43,8 @@ def with_fit(cfg, text, steps):
         return F.cross_entropy(model(w[:, :-1]).reshape(-1, VOCAB_SIZE), w[:, 1:].reshape(-1))
 
     t = time.perf_counter()
-    fit(model, starts, loss_fn, optimizer=opt, steps=steps, batch_size=cfg.tf_batch_size,
-        lr_at=lambda s: lr_at(cfg, s), grad_clip=1.0, seed=0)
+    fit(model, starts, loss_fn, clip_grad_norm(opt, 1.0), steps=steps, batch_size=cfg.tf_batch_size,
+        schedule=lambda s: lr_at(cfg, s) / cfg.tf_lr)
     return time.perf_counter() - t
 
 

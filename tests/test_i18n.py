@@ -5,9 +5,10 @@ import string
 
 import pytest
 
-from dlcourse import i18n
+from dlcourse import i18n, registry
 from dlcourse.i18n import _, ngettext, resolve_language, set_language
-from dlcourse.syllabus import LESSONS
+
+LESSONS = {lesson.name: lesson for lesson in registry.lessons()}
 
 babel = pytest.importorskip("babel")  # a test dependency; catalog.py needs it
 from babel.messages.pofile import read_po  # noqa: E402

@@ -19,8 +19,8 @@ from dlcourse.runner import run_experiment
 def lesson_table(names: list[str] | None = None, profile: str = "full", out: str | None = None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names or [e.name for e in registry.all_experiments()]:
-            exp = registry.get(name)
+        for name in names or [lesson.name for lesson in registry.lessons()]:
+            exp = registry.info(name)
             summary = run_experiment(name, profile, out=out or tmp)
             rows.append({"lesson": name, "seconds": summary["seconds"], "budget_s": exp.budget_s,
                          "threads": exp.threads, "passed": summary["passed"]})
@@ -34,7 +34,7 @@ def spiral_time_to_target(target: float = 0.95, repeats: int = 3) -> dict:
     from dlcourse.data.spiral import spiral
     from dlcourse.experiments.spiral import Config
     from dlcourse.models.mlp import mlp
-    from dlcourse.train import accuracy, fit
+    from dlcourse.train import Eval, accuracy, fit
 
     torch.set_num_threads(1)
     cfg = Config()
@@ -57,8 +57,8 @@ def spiral_time_to_target(target: float = 0.95, repeats: int = 3) -> dict:
     def ours():
         model = mlp([2, cfg.hidden, cfg.arms])
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        r = fit(model, (x, y), lambda m, a, b: F.cross_entropy(m(a), b), optimizer=opt, epochs=cfg.epochs,
-                evaluate=lambda m: {"acc": accuracy(m(x), y)}, eval_every=10, stop_at={"acc": (">=", target)})
+        r = fit(model, (x, y), lambda m, a, b: F.cross_entropy(m(a), b), opt, steps=cfg.epochs,
+                evaluate=Eval(lambda m: {"acc": accuracy(m(x), y)}, every=10, stop_at={"acc": (">=", target)}))
         return int(r["steps"]), r["acc"]
 
     result = {}

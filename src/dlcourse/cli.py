@@ -7,13 +7,13 @@ path). A usage error is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import sys
 from pathlib import Path
 
+from dlcourse.errors import UsageError
 from dlcourse.i18n import _, ngettext, resolve_language, set_language
-from dlcourse.registry import UsageError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    _terminate_like_ctrl_c()
+    # Figures are drawn off-screen: a run on a server or in CI must not look for a display. Set
+    # in the environment, not by importing matplotlib, so the commands that draw nothing stay fast.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         return args.func(args)
     except UsageError as e:
@@ -37,6 +41,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dlcourse: {_('interrupted')}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dlcourse syllabus | head -1`: the reader left, nothing is wrong
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (kill, a scheduler's time limit) ends a command as Ctrl-C does: the run is marked
+    interrupted, its lock released, and it can be resumed."""
+    import signal
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not in the main thread (embedded use): leave it alone
+        signal.signal(signal.SIGTERM, terminate)
 
 
 def _language_from(argv: list[str]) -> str | None:
@@ -58,19 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("list", parents=[common], help=_("list the lessons by week with their last result"))
     s.add_argument("--out", default="runs", help=_("runs directory (default: runs)"))
-    s.add_argument("--all", action="store_true", help=_("also list the lessons still to come"))
     s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("show", parents=[common], help=_("show a lesson: what it teaches, checks and declares"))
+    s.add_argument("name", help=_("lesson name (see 'dlcourse list')"))
+    s.add_argument("--config", action="store_true", help=_("list the lesson's config keys, types and defaults"))
+    s.set_defaults(func=cmd_show)
 
     running = argparse.ArgumentParser(add_help=False)
     running.add_argument("--quick", action="store_true", help=_("the quick profile: smaller, seconds, looser targets"))
-    running.add_argument("--seed", type=int, default=0, help=_("random seed (default: 0)"))
-    running.add_argument("--seeds", type=int, default=1, metavar="N",
+    running.add_argument("--seed", type=_non_negative, default=0, help=_("random seed (default: 0)"))
+    running.add_argument("--seeds", type=_positive, default=1, metavar="N",
                          help=_("run N seeds (from --seed on) in parallel and report mean ± std"))
     running.add_argument("--device", default="auto", help=_("cpu, cuda or auto: cuda when available (default: auto)"))
     running.add_argument("--amp", action="store_true",
                          help=_("mixed precision in the training loop (float16 on GPU, bfloat16 on CPU)"))
     running.add_argument("--out", default="runs", help=_("where run directories go (default: runs)"))
-    running.add_argument("--threads", type=int, help=_("PyTorch CPU threads (default: the lesson's own choice)"))
+    running.add_argument("--threads", type=_positive, help=_("PyTorch CPU threads (default: the lesson's own choice)"))
 
     s = sub.add_parser("run", parents=[common, running], help=_("run one lesson and check its targets"))
     s.add_argument("name", help=_("lesson name (see 'dlcourse list')"))
@@ -78,13 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("override a config value; repeatable"))
     s.add_argument("--resume", metavar="DIR", help=_("continue an interrupted run directory"))
     s.add_argument("--tensorboard", action="store_true", help=_("also write TensorBoard event files"))
-    s.add_argument("--nproc", type=int, default=1, metavar="N",
+    s.add_argument("--nproc", type=_positive, default=1, metavar="N",
                    help=_("train data-parallel in N processes on this machine (gloo on CPU, nccl on GPU)"))
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("verify", parents=[common, running], help=_("run many lessons and print a table of targets"))
     s.add_argument("names", nargs="*", help=_("lesson names (default: all)"))
-    s.add_argument("--jobs", type=int, default=1, metavar="N",
+    s.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help=_("run N lessons at a time in separate processes (default: 1)"))
     s.set_defaults(func=cmd_verify)
 
@@ -117,21 +141,55 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands ------------------------------------------------------------------------------------
 
 def cmd_list(args) -> int:
-    from dlcourse import registry, syllabus
+    from dlcourse import registry
 
-    registered = {e.name: e for e in registry.all_experiments()}
     rows = []
-    for name, lesson in syllabus.LESSONS.items():
-        if name in registered:
-            last = _last_summary(Path(args.out), name)
-            result = "-" if last is None else (
-                f"{_('pass') if last['passed'] else _('FAIL')} ({last['profile']}, {last['seconds']:.1f} s)")
-            rows.append((registered[name].week, name, _(registered[name].title), result))
-        elif args.all:
-            rows.append((lesson.week, name, _(lesson.title), _("to come")))
-    rows.sort(key=lambda r: (r[0], r[1]))
+    for lesson in registry.lessons():
+        last = _last_summary(Path(args.out), lesson.name)
+        result = "-" if last is None else (
+            f"{_('pass') if last['passed'] else _('FAIL')} ({_(last['profile'])}, {last['seconds']:.1f} s)")
+        rows.append((lesson.week, lesson.name, _(lesson.title), result))
     print(_table([_("week"), _("lesson"), _("title"), _("last result")], rows))
     return 0
+
+
+def cmd_show(args) -> int:
+    from dlcourse import registry, targets
+
+    lesson = registry.info(args.name)
+    if args.config:
+        rows = registry.config_fields(lesson.name)
+        quick = lesson.quick
+        print(_table([_("key"), _("type"), _("default"), _("quick")],
+                     [(k, t, d, repr(quick[k]) if k in quick else "") for k, t, d in rows]))
+        return 0
+    print(f"{_(lesson.title)}  ({lesson.name}, {_('week')} {lesson.week})")
+    print(f"{_('sources')}: {', '.join(lesson.sources)}")
+    print(f"{_('file')}: {lesson.path}")
+    text = _lesson_text(lesson.name)
+    if text:
+        print()
+        print(text.rstrip())
+    for profile in ("full", "quick"):
+        print()
+        print(f"{_(profile)}:")
+        for metric, spec in lesson.targets[profile].items():
+            print(f"  {_('target')}   {targets.describe_target({'metric': metric, 'op': spec[0], 'target': spec[1]})}")
+        for metric, (against, margin) in lesson.controls[profile].items():
+            op, bound = targets.control_bound(lesson.targets[profile][against], margin)
+            print(f"  {_('control')}  {metric} {op} {bound:.4g}  "
+                  f"({_('misses {target} by {margin}').format(target=against, margin=f'{margin:g}')})")
+    return 0
+
+
+def _lesson_text(name: str) -> str:
+    try:
+        from dlcourse import lessontext
+    except ImportError:
+        return ""
+    from dlcourse.i18n import get_language
+
+    return lessontext.render_terminal(name, get_language())
 
 
 def cmd_run(args) -> int:
@@ -147,32 +205,62 @@ def cmd_run(args) -> int:
         summary = run_seeds(args.name, args.seeds, profile, overrides, args.seed, args.device, args.out,
                             threads=args.threads)
     else:
-        summary = run_experiment(args.name, profile, overrides, args.seed, args.device, args.out,
-                                 args.resume, quiet=_quiet(), threads=args.threads, tensorboard=args.tensorboard)
-    print(f"{_('run directory')}: {summary['dir']}")
+        started = []
+
+        def announce(run_dir):
+            started.append(run_dir)
+            print(f"{_('run directory')}: {run_dir}", flush=True)
+
+        try:
+            summary = run_experiment(args.name, profile, overrides, args.seed, args.device, args.out,
+                                     args.resume, quiet=_quiet(), threads=args.threads,
+                                     tensorboard=args.tensorboard, amp=args.amp, on_start=announce)
+        except KeyboardInterrupt:
+            if started:
+                print(f"dlcourse: {_('interrupted; continue with')}: dlcourse run {args.name} --resume {started[0]}",
+                      file=sys.stderr)
+            raise
+    _print_summary(summary, seeds=args.seeds != 1)
+    print(_("lesson file: {path} · notebook: dlcourse notebook {name} · report: dlcourse report").format(
+        path=_lesson_path(args.name), name=args.name))
+    return 0 if summary["passed"] else 1
+
+
+def _lesson_path(name: str) -> str:
+    from dlcourse import registry
+
+    path = registry.info(name).path
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def _print_summary(summary: dict, seeds: bool) -> None:
+    if seeds:
+        print(f"{_('run directory')}: {summary['dir']}")
     for path in sorted(Path(summary["dir"]).glob("texts/*.txt")):  # samples and other text results
         print(f"--- {path.stem} ---\n{path.read_text(encoding='utf-8').rstrip()}\n---")
     for k, v in summary["metrics"].items():
         spread = f" ± {summary['std'][k]:.3g}" if "std" in summary else ""
         print(f"  {k} = {v:.6g}{spread}")
-    print(_table([_("target"), _("achieved"), _("result")], [_target_cells(t, summary.get("std")) for t in summary["targets"]]))
+    rows = [_check_cells(r, "target", summary.get("std")) for r in summary["targets"]]
+    rows += [_check_cells(r, "control", summary.get("std")) for r in summary.get("controls", [])]
+    print(_table([_("kind"), _("check"), _("achieved"), _("result")], rows))
     if summary.get("error"):
         print(summary["error"].rstrip().splitlines()[-1], file=sys.stderr)
-    print(f"{_('status')}: {summary['status']} ({summary['seconds']:.1f} s)")
-    return 0 if summary["passed"] else 1
+    print(f"{_('status')}: {_(summary['status'])} ({summary['seconds']:.1f} s)")
 
 
 def cmd_verify(args) -> int:
     from dlcourse import registry
+
+    names = args.names or [lesson.name for lesson in registry.lessons()]
+    for name in names:  # every name is checked before the first lesson runs
+        registry.info(name)
     from dlcourse.runner import resolve_device, run_many, run_seeds
 
-    names = args.names or [e.name for e in registry.all_experiments()]
-    for name in names:  # every name is checked before the first lesson runs
-        registry.get(name)
     resolve_device(args.device)
     profile = "quick" if args.quick else "full"
-    if args.jobs < 1:
-        raise UsageError(_("--jobs must be at least 1"))
     if args.seeds != 1:
         summaries = (run_seeds(name, args.seeds, profile, None, args.seed, args.device, args.out,
                                threads=args.threads) for name in names)
@@ -182,27 +270,31 @@ def cmd_verify(args) -> int:
     rows, all_passed = [], True
     for name, summary in zip(names, summaries):
         all_passed &= summary["passed"]
-        budget = registry.get(name).budget_s
+        budget = registry.info(name).budget_s
         seconds = f"{summary['seconds']:.1f}"
-        if profile == "full" and summary["seconds"] > budget:
+        if profile == "full" and summary["seconds"] > budget * max(1, args.seeds):
             seconds += f" (> {budget:g})"
-        targets = summary["targets"] or [{"metric": "-", "op": "", "target": "", "achieved": None,
-                                          "passed": summary["passed"]}]
-        for i, t in enumerate(targets):
-            cells = _target_cells(t, summary.get("std"))
+        checks = [_check_cells(r, "target", summary.get("std")) for r in summary["targets"]]
+        checks += [_check_cells(r, "control", summary.get("std")) for r in summary.get("controls", [])]
+        if not checks:
+            checks = [("", "-", "-", _("pass") if summary["passed"] else _("FAIL"))]
+        for i, cells in enumerate(checks):
             rows.append((name if i == 0 else "", *cells, seconds if i == 0 else ""))
         if summary["status"] not in ("ok", "target_missed"):
-            rows.append(("", f"  {summary['status']}: {(summary.get('error') or '').strip().splitlines()[-1]}",
-                         "", "", ""))
+            last = (summary.get("error") or "").strip().splitlines()[-1:] or [""]
+            rows.append(("", "", f"{_(summary['status'])}: {last[0]}", "", "", ""))
         if not _quiet():
-            print(f"{name}: {summary['status']}", file=sys.stderr)
-    print(_table([_("experiment"), _("target"), _("achieved"), _("result"), _("seconds")], rows))
+            print(f"{name}: {_(summary['status'])}", file=sys.stderr)
+    header = [_("experiment"), _("kind"), _("check"), _("achieved"), _("result"), _("seconds")]
+    if args.seeds != 1:
+        header[3] = _("worst seed (mean ± std)")
+    print(_table(header, rows))
     from dlcourse import report
 
     path = report.write(report.latest_runs(Path(args.out)), Path(args.out) / "report.html")
     print(f"{_('report')}: {path}")
     verdict = _("all targets met") if all_passed else _("some targets missed")
-    print(ngettext("{n} lesson", "{n} lessons", len(names)).format(n=len(names)) + f", {profile}: {verdict}")
+    print(ngettext("{n} lesson", "{n} lessons", len(names)).format(n=len(names)) + f", {_(profile)}: {verdict}")
     return 0 if all_passed else 1
 
 
@@ -262,14 +354,13 @@ def cmd_syllabus(args) -> int:
     from dlcourse import registry, syllabus
     from dlcourse.i18n import get_language
 
-    registered = {e.name for e in registry.all_experiments()}
+    titles = {lesson.name: _(lesson.title) for lesson in registry.lessons()}
     for week in syllabus.weeks(get_language()):
         print(_("Week {n}").format(n=week["week"]))
         for item in week["items"]:
             print(f"  {item['id']}  {item['title']}")
             for name in item["lessons"]:
-                mark = "" if name in registered else f"  ({_('to come')})"
-                print(f"        → {name}: {_(syllabus.lesson(name).title)}{mark}")
+                print(f"        → {name}: {titles[name]}")
     return 0
 
 
@@ -281,10 +372,6 @@ def _launch(nproc: int, seeds: int) -> int:
     import socket
     import subprocess
 
-    from dlcourse.registry import UsageError
-
-    if nproc < 1:
-        raise UsageError(_("--nproc must be at least 1"))
     if seeds != 1:
         raise UsageError(_("--seeds cannot be combined with --nproc"))
     argv = [a for a in sys.argv[1:]]
@@ -329,20 +416,45 @@ def _quiet() -> bool:
 
 
 def _last_summary(root: Path, name: str) -> dict | None:
-    for d in sorted((root / name).glob("*"), reverse=True):
-        try:
-            return json.loads((d / "summary.json").read_text())
-        except (OSError, ValueError):
-            continue
+    """The newest readable summary of a lesson; a malformed one is skipped with a warning."""
+    from dlcourse.report import read_summary
+
+    folder = root / name
+    if not folder.is_dir():
+        return None
+    for d in sorted(folder.iterdir(), reverse=True):
+        if (d / "summary.json").exists():
+            summary = read_summary(d)
+            if summary is not None:
+                return summary
     return None
 
 
-def _target_cells(t: dict, std: dict | None = None) -> tuple[str, str, str]:
-    achieved = "-" if t["achieved"] is None else f"{t['achieved']:.4g}"
-    if std and t["metric"] in std:
-        achieved += f" ± {std[t['metric']]:.2g}"
-    target = f"{t['metric']} {t['op']} {t['target']}".strip()
-    return target, achieved, _("pass") if t["passed"] else _("FAIL")
+def _check_cells(row: dict, kind: str, std: dict | None = None) -> tuple[str, str, str, str]:
+    """(kind, check, achieved, result) of a target or control row for the tables."""
+    from dlcourse import targets
+
+    achieved = "-" if row.get("achieved") is None else f"{row['achieved']:.4g}"
+    if "worst_seed" in row:
+        achieved += f" (seed {row['worst_seed']})"
+    if std and row["metric"] in std:
+        achieved += f" ± {std[row['metric']]:.2g}"
+    check = targets.describe_target(row) if kind == "target" else targets.describe_control(row)
+    return _(kind), check, achieved, _("pass") if row["passed"] else _("FAIL")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(_("must be at least 1, got {value}").format(value=value))
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(_("must be at least 0, got {value}").format(value=value))
+    return value
 
 
 def _width(s: str) -> int:

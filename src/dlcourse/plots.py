@@ -1,13 +1,14 @@
-"""Figures in one consistent style, drawn off-screen (Agg) so runs work on servers and in CI."""
+"""Figures in one consistent style.
+
+Importing this does not choose matplotlib's backend: in Jupyter the user's inline backend keeps
+working. The `dlcourse` command selects the off-screen Agg backend for itself (servers, CI).
+"""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
 plt.rcParams.update({
     "figure.figsize": (5, 4), "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,

@@ -9,7 +9,8 @@ weeks 10-11), so do we. One exception: the Korean page glosses two titles with a
 English term (`희소성<sup>Sparsity</sup>`, `정규화 잠재 변수<sup>Regularised latent</sup>`);
 the HTML gloss is dropped here, the English title carries it.
 
-Lesson titles are English; they are also the gettext msgids translated in `dlcourse/i18n/locale`.
+The lessons declare which parts they implement (`parts=` in each lesson's `@experiment`); this
+module only holds the course's own structure.
 """
 
 from __future__ import annotations
@@ -151,123 +152,6 @@ WEEKS: dict[int, tuple[Item, ...]] = {
 ITEMS: dict[str, Item] = {item.id: item for item in _ITEMS}
 
 
-@dataclass(frozen=True)
-class Lesson:
-    """One registered experiment as the catalogue (CATALOG.md) describes it.
-
-    `sources` are the catalogue's source ids ("02-3" lecture notes, "nb04" practicum notebook,
-    "extra/a" extra notebook, "tokyo" / "slides" the two Japanese decks); `items` are the syllabus
-    parts it implements, which is what maps weeks to lessons; `week` is its first item's week.
-    """
-
-    name: str
-    track: str
-    week: int
-    sources: tuple[str, ...]
-    items: tuple[str, ...]
-    title: str  # English, also the gettext msgid of the translated title
-
-
-def _lesson(name: str, track: str, sources: str, items: str, title: str) -> Lesson:
-    items_ = tuple(items.split())
-    return Lesson(name, track, int(items_[0][:2]), tuple(sources.split()), items_, title)
-
-
-# Catalogue order. Where `items` is not just the NN-k ids among `sources`, a comment says why.
-# A practicum notebook belongs to the practicum that lists it on the home page (nb03 -> 05-3, ...).
-_LESSONS = (
-    # A. Foundations
-    # nb 00 is not on the home page; its threshold neurons are 01-1's McCulloch-Pitts units.
-    _lesson("logic_neurons", "A", "nb00", "01-1",
-            "Logic with neurons: gates, adders and learned XOR"),
-    # untangling the spiral by hidden layers is 01-2's "feature expansion makes data separable".
-    _lesson("space_stretching", "A", "01-3 nb02", "01-2 01-3",
-            "Space stretching: linear maps, squashing and untangling"),
-    _lesson("autograd", "A", "02-1 02-2 05-3 nb03 extra/b", "02-1 02-2 05-3",
-            "Autograd from scratch and custom autograd functions"),
-    _lesson("spiral", "A", "02-3 nb04", "02-3", "Spiral classification: linear vs ReLU network"),
-    _lesson("regression", "A", "02-3 nb05", "02-3",
-            "Regression: linear vs MLP fit and ensemble uncertainty"),
-    # extra/a is off the syllabus; high-dimensional geometry fits 01-3's linear algebra practicum.
-    _lesson("projections", "A", "extra/a", "01-3",
-            "Random projections: dot products in high dimension"),
-    _lesson("optimizers", "A", "05-1 05-2 extra/optimization slides", "05-1 05-2",
-            "Optimizers from scratch: SGD, momentum, Adam and schedules"),
-    _lesson("activations_losses", "A", "11-1 11-2", "11-1 11-2",
-            "Activation and loss functions from scratch"),
-    # the Tokyo deck's logistic regression is 02-1's gradient-descent demo (logistic data).
-    _lesson("logistic_regression", "A", "tokyo", "02-1", "Logistic regression by gradient descent"),
-    # the slides' 2-2-2 network is a first PyTorch training loop, as in week 2's practicum.
-    _lesson("tiny_net_222", "A", "slides", "02-3", "A 2-2-2 sigmoid network trained with Adam"),
-    _lesson("init_depth", "A", "02-2 03-1", "02-2 03-1",
-            "Weight initialization through depth; narrow vs wide nets"),
-    # B. Vision
-    _lesson("convnet", "B", "03-2 03-3 nb06", "03-2 03-3",
-            "Convolutional vs fully connected nets and pixel permutation"),
-    _lesson("natural_signals", "B", "03-3 04-1", "03-3 04-1",
-            "Natural signals: convolution as a Toeplitz matrix"),
-    _lesson("listening_kernels", "B", "04-1 nb07", "04-1",
-            "Listening to kernels: 1-D convolution on audio"),
-    _lesson("lenet_sliding", "B", "03-2 06-1", "03-2 06-1",
-            "LeNet-5 applied as a sliding window over digit strings"),
-    # the catalogue cites "04", but normalisation layers are taught in 05-2 (lectures.md 05-2.c).
-    _lesson("normalization", "B", "04 14-3 slides", "05-2 14-3",
-            "Normalization layers: batch, layer, group and instance"),
-    _lesson("resnet_densenet", "B", "03-2 tokyo", "03-2",
-            "Residual and dense connections vs a plain deep net"),
-    _lesson("regularization", "B", "14-3 nb12", "14-3",
-            "Regularization against overfitting: L2, L1, dropout"),
-    _lesson("bayesian_nn", "B", "14-3 nb13", "14-3",
-            "Bayesian neural nets: MC dropout and deep ensembles"),
-    # segmentation is taught with the CNN applications of 06-1 (LAGR, scene parsing).
-    _lesson("unet_segmentation", "B", "tokyo", "06-1",
-            "Semantic segmentation with U-Net, with and without skips"),
-    _lesson("detection", "B", "06-1 tokyo", "06-1",
-            "Object detection: a tiny one-stage detector, IoU, NMS, mAP"),
-    # transfer vs fine-tuning is one of 14-3's indirect regularisers (lectures.md 14-3.f).
-    _lesson("transfer_learning", "B", "tokyo", "14-3",
-            "Transfer learning: fine-tuning vs training from scratch"),
-    # C. Sequences, language, graphs, structured prediction
-    _lesson("rnn_cells", "C", "06-2 06-3", "06-2 06-3", "RNN, GRU and LSTM cells from scratch"),
-    _lesson("seq_classification", "C", "06-3 nb08", "06-3", "Sequence classification: RNN vs LSTM"),
-    _lesson("echo", "C", "06-3 nb09", "06-3",
-            "Echo data: an RNN with truncated backprop through time"),
-    _lesson("attention_transformer", "C", "12-3 nb15", "12-3",
-            "Self-attention and a transformer classifier"),
-    _lesson("char_lm", "C", "12-1 12-2", "12-1 12-2",
-            "Character-level language model and decoding"),
-    _lesson("seq2seq", "C", "06-2 12-2", "06-2 12-2",
-            "Sequence to sequence with and without attention"),
-    _lesson("word_embeddings", "C", "12-1", "12-1",
-            "Word embeddings: skip-gram with negative sampling"),
-    _lesson("ctc", "C", "11-2 14-1 14-2", "11-2 14-1 14-2",
-            "CTC, forward algorithm and Viterbi decoding"),
-    _lesson("gated_gcn", "C", "13-2 13-3 nb16", "13-2 13-3",
-            "Residual gated graph convolutional network"),
-    _lesson("spectral_graphs", "C", "13-1 13-2", "13-1 13-2",
-            "Spectral graph theory and spectral convolution"),
-    # D. Energy-based, generative, self-supervised, control
-    _lesson("autoencoder", "D", "07-3 nb10", "07-3", "Autoencoders: under-complete and denoising"),
-    _lesson("vae", "D", "08-3 nb11", "08-3", "Variational autoencoder: sampling and interpolation"),
-    _lesson("gan", "D", "09-2 09-3 tokyo", "09-2 09-3",
-            "Generative adversarial networks: 2-D modes and DCGAN"),
-    _lesson("sparse_coding", "D", "08-2 09-1", "08-2 09-1",
-            "Sparse coding: ISTA, FISTA, LISTA and dictionary learning"),
-    _lesson("contrastive_ssl", "D", "08-1 10-1 10-2", "08-1 10-1 10-2",
-            "Contrastive self-supervised learning with a linear probe"),
-    _lesson("ebm_latent", "D", "07-1 07-2 15-1 15-2", "07-1 07-2 15-1 15-2",
-            "Latent-variable energy-based model: inference and training"),
-    _lesson("ebm_losses", "D", "08-1 11-2 14-2", "08-1 11-2 14-2",
-            "Contrastive losses for energy-based models"),
-    _lesson("truck_backer_upper", "D", "10-3 nb14", "10-3",
-            "Truck backer-upper: emulator and controller"),
-    _lesson("ppuu_lite", "D", "11-3", "11-3",
-            "Prediction and policy learning on a toy highway (PPUU)"),
-    _lesson("kmeans_ebm", "D", "08-2", "08-2", "K-means as a latent-variable energy-based model"),
-)
-LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in _LESSONS}
-
-
 def _check_lang(lang: str) -> str:
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
@@ -280,29 +164,26 @@ def _unknown(kind: str, value: str, known) -> KeyError:
     return KeyError(f"unknown {kind} {value!r}{hint}")
 
 
-def lesson(name: str) -> Lesson:
-    """The catalogue record of a lesson; KeyError (with the closest names) if there is none."""
-    try:
-        return LESSONS[name]
-    except KeyError:
-        raise _unknown("lesson", name, LESSONS) from None
-
-
 def lessons_for_item(item_id: str) -> list[str]:
-    """Names of the lessons that implement a syllabus item ("02-3"), in catalogue order."""
+    """Names of the lessons that implement a syllabus item ("02-3"), ordered by week then name."""
+    from dlcourse import registry
+
     if item_id not in ITEMS:
         raise _unknown("syllabus item", item_id, ITEMS)
-    return [name for name, rec in LESSONS.items() if item_id in rec.items]
+    return [lesson.name for lesson in registry.lessons() if item_id in lesson.parts]
 
 
 def weeks(lang: str = "en") -> list[dict]:
     """The 15 weeks, titles in `lang`: [{"week", "items": [{"id", "kind", "title", "lessons"}],
     "lessons"}]; a week's lessons are those implementing any of its items, in catalogue order."""
+    from dlcourse import registry
+
     _check_lang(lang)
+    order = [lesson.name for lesson in registry.lessons()]
     out = []
     for week, items in WEEKS.items():
         rows = [{"id": it.id, "kind": it.kind, "title": it.title(lang),
                  "lessons": lessons_for_item(it.id)} for it in items]
         names = {name for row in rows for name in row["lessons"]}
-        out.append({"week": week, "items": rows, "lessons": [n for n in LESSONS if n in names]})
+        out.append({"week": week, "items": rows, "lessons": [n for n in order if n in names]})
     return out

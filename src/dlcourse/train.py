@@ -1,25 +1,31 @@
 """The training loop: explicit and short, no callbacks, no magic.
 
 Small data sets live in memory as tensors, so a batch is an index into them (`x[idx]`), not a
-DataLoader of Python objects: on a 2-core CPU that alone is often 10x (reference/anchors.md §5).
-When the data fit in one batch we train full-batch and skip the shuffling altogether.
+DataLoader of Python objects: on a 2-core CPU that alone is often 10x. When the data fit in one
+batch we train full-batch and skip the shuffling altogether.
 
-Inside a run, `fit` is one resumable *phase*: it checkpoints weights, optimizer state, RNG states
-and the step to `checkpoint/<phase>.safetensors`, and on `--resume` it picks up at that step with the
-same RNG state, so the run ends with exactly the metrics of an uninterrupted one. A finished phase
-is restored whole (weights and result) without training again.
+    result = fit(model, (x, y), lambda m, xb, yb: F.cross_entropy(m(xb), yb), optimizer,
+                 steps=Epochs(20), batch_size=64,
+                 evaluate=Eval(lambda m: {"val_acc": accuracy(m(xv), yv)}, every=50, stop_at={"val_acc": (">=", 0.95)}),
+                 phase=run.phase("mlp"))        # or phase=None outside a run: nothing is saved
+    result["val_acc"], result.history           # the last evaluation, and every evaluation
+
+Inside a run, `fit` is one resumable phase (dlcourse.checkpoint): on `--resume` it continues at the
+step it was killed at with the same weights, optimizer, RNG and shuffle state, so the run ends with
+exactly the metrics of an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import math
-import sys
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from dlcourse.registry import OPS
+from dlcourse.checkpoint import Phase
+from dlcourse.targets import OPS
 
 Metrics = dict[str, float]
 
@@ -28,24 +34,47 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
-        loss_fn: Callable[..., torch.Tensor], *, optimizer: torch.optim.Optimizer,
-        epochs: int | None = None, steps: int | None = None, batch_size: int | None = None,
-        lr_at: Callable[[int], float] | None = None,
-        evaluate: Callable[[nn.Module], Metrics] | None = None, eval_every: int | None = None,
-        stop_at: dict[str, tuple[str, float]] | None = None,
-        run=None, phase: str = "train", checkpoint_every: int | None = None,
-        seed: int = 0, grad_clip: float | None = None) -> Metrics:
-    """Train `model` on in-memory tensors; return the last evaluation plus `steps` and `train_loss`.
+@dataclass(frozen=True)
+class Epochs:
+    """`steps=Epochs(20)`: twenty passes over the data, whatever the batch size."""
 
-    data:        tensors sharing their first dimension; each step slices the same rows of each.
-    loss_fn:     loss_fn(model, *batch) -> scalar loss.
-    epochs/steps: how long (one of them); batch_size None means full batch.
-    lr_at:       lr_at(step) -> learning rate, set on every parameter group before each step.
-    evaluate:    evaluate(model) -> metrics, run in eval mode without gradients every `eval_every`
-                 steps (default: once an epoch) and at the end.
-    stop_at:     {metric: (op, value)}: stop as soon as an evaluation meets all of them.
-    run:         a runs.Run: log metrics, checkpoint every `checkpoint_every` steps, resume.
+    n: int
+
+
+@dataclass(frozen=True)
+class Eval:
+    """What `fit` evaluates, how often (every `every` steps; default once an epoch, and always at the
+    end) and when it stops early: `stop_at={"val_acc": (">=", 0.95)}` ends training as soon as an
+    evaluation meets every condition. Stop on a validation split, never on the one you report."""
+
+    fn: Callable[[nn.Module], Metrics] | None = None  # None: only the running train_loss is logged
+    every: int | None = None
+    stop_at: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+
+class Result(dict):
+    """The last evaluation plus `steps` and `train_loss`; `.history` holds every evaluation."""
+
+    history: list[Metrics]
+
+
+def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
+        loss_fn: Callable[..., torch.Tensor], optimizer: torch.optim.Optimizer, *,
+        steps: int | Epochs, batch_size: int | None = None,
+        schedule: Callable[[int], float] | None = None,
+        evaluate: Eval | Callable[[nn.Module], Metrics] | None = None,
+        phase: Phase | None = None) -> Result:
+    """Train `model` on in-memory tensors.
+
+    data:       tensors sharing their first dimension; each step slices the same rows of each.
+    loss_fn:    loss_fn(model, *batch) -> scalar loss.
+    steps:      optimizer steps, or `Epochs(n)`. batch_size None means full batch.
+    schedule:   schedule(step) -> factor on each parameter group's initial lr (as LambdaLR does),
+                e.g. `scratch.optim.cosine(1.0, total_steps)`.
+    evaluate:   an Eval, or a bare function evaluated once an epoch; run in eval mode, no gradients.
+    phase:      `run.phase(name)`: log, checkpoint and resume inside a run. Its run also gives the
+                seed of the shuffling and the --amp setting.
+    Gradient clipping: `clip_grad_norm(optimizer, max_norm)` before calling fit.
     """
     tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
     n = len(tensors[0])
@@ -53,12 +82,14 @@ def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
         raise ValueError("all data tensors must have the same first dimension")
     full_batch = batch_size is None or batch_size >= n
     per_epoch = 1 if full_batch else math.ceil(n / batch_size)
-    if (epochs is None) == (steps is None):
-        raise ValueError("give exactly one of epochs or steps")
-    total = steps if steps is not None else epochs * per_epoch
-    eval_every = eval_every or per_epoch
-    checkpoint_every = checkpoint_every or max(1, total // 10)
-    shuffle = torch.Generator().manual_seed(seed)
+    total = steps.n * per_epoch if isinstance(steps, Epochs) else int(steps)
+    if total < 1:
+        raise ValueError(f"fit needs at least one step, got {steps!r}")
+    evaluation = evaluate if isinstance(evaluate, Eval) or evaluate is None else Eval(evaluate)
+    every = (evaluation.every if evaluation is not None else None) or per_epoch
+    phase = phase if phase is not None else Phase(None, "train")
+    run = phase.run
+    shuffle = torch.Generator().manual_seed(run.seed if run is not None else 0)
     # Data parallel (launched by --nproc or torchrun): every rank draws the same global batch and
     # trains on its own slice of it; DDP averages the gradients, so the update is the full batch's
     # and a checkpoint resumes on any number of processes.
@@ -71,91 +102,99 @@ def fit(model: nn.Module, data: Sequence[torch.Tensor] | torch.Tensor,
     amp = run is not None and run.amp
     half = torch.float16 if device_type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler(device_type, enabled=amp and half is torch.float16)
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
 
-    def run_phase() -> Metrics:
-        step, epoch_state, result = 0, shuffle.get_state(), None
-        loss_sum, loss_count = torch.zeros(()), 0
-        if run is not None and (ckpt := run.load_checkpoint()) is not None:
-            step, epoch_state, result, loss_sum, loss_count = _restore(ckpt, model, optimizer)
-            if result is not None:  # this phase had finished before the interruption
-                return result
-        evaluation: Metrics = {}
-        bar = _progress(total, step, phase, run)
+    history: list[Metrics] = []
+    with phase.track(models={"net": model}, optimizers={"opt": optimizer}) as ph:
+        # What the loop carries besides weights and optimizer: the shuffling generator as of the
+        # start of the current epoch (to redraw its permutation) and the running loss.
+        if "shuffle" in ph.tensors:
+            shuffle.set_state(ph.tensors["shuffle"])
+        loss_sum = ph.tensors.get("loss_sum", torch.zeros(()))
+        loss_count = int(ph.state.get("loss_count", 0))
+        history = list(ph.state.get("history", []))
+        last: Metrics = dict(ph.result or {})
         perm = None
-        shuffle.set_state(epoch_state)
         model.train()
-        while step < total:
+
+        def carry():
+            # After step ph.step - 1: at an epoch's end the generator is where the next epoch starts,
+            # mid-epoch we keep the state this epoch's permutation was drawn from.
+            at_boundary = full_batch or ph.step % per_epoch == 0
+            ph.tensors.update(shuffle=shuffle.get_state() if at_boundary else epoch_start,
+                              loss_sum=loss_sum.clone())
+            ph.state.update(loss_count=loss_count, history=history)
+
+        ph.on_save = carry
+        epoch_start = shuffle.get_state()
+        for step in ph.steps(total):
             position = step % per_epoch
             if full_batch:
                 batch = shards
             else:
-                if perm is None or position == 0:
-                    epoch_state = shuffle.get_state()  # to redraw this permutation on resume
+                if perm is None or position == 0:  # a new epoch, or the one a resume continues
+                    epoch_start = shuffle.get_state()
                     perm = torch.randperm(n, generator=shuffle).to(tensors[0].device)
                 idx = perm[position * batch_size:(position + 1) * batch_size][rank::world]
                 batch = tuple(t[idx] for t in tensors)
-            if lr_at is not None:
+            if schedule is not None:
+                factor = schedule(step)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step)
+                    group["lr"] = group["initial_lr"] * factor
             with torch.autocast(device_type, dtype=half, enabled=amp):
                 loss = loss_fn(net, *batch)
             if not torch.isfinite(loss):
                 where = f" in {run.dir}" if run is not None else ""
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {step} of phase {phase!r}; training stopped. "
+                    f"loss became {loss.item()} at step {step} of phase {ph.name!r}; training stopped. "
                     f"The last good checkpoint{where} is kept. Try a smaller learning rate.")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            step += 1
-            loss_sum += loss.detach().cpu()
+            loss_sum += loss.detach().float().cpu()
             loss_count += 1
-            if bar is not None:
-                bar.update(1)
-            done = step == total
-            if step % eval_every == 0 or done:
+            done = step + 1 == total
+            if (step + 1) % every == 0 or done:
                 if world > 1:  # every rank saw a different slice: report the mean over all of them
                     reduced = loss_sum.to(next(model.parameters()).device)
                     torch.distributed.all_reduce(reduced)
                     loss_sum = reduced.cpu() / world
-                train_loss = (loss_sum / loss_count).item()
+                last = {"train_loss": (loss_sum / loss_count).item(), **_evaluate(model, evaluation)}
                 loss_sum, loss_count = torch.zeros(()), 0
-                evaluation = {"train_loss": train_loss, **_evaluate(model, evaluate)}
+                history.append({"step": float(step + 1), **last})
                 if run is not None:
-                    run.log(step, "eval", **evaluation)
-                if stop_at and all(m in evaluation and OPS[op](evaluation[m], v)
-                                   for m, (op, v) in stop_at.items()):
-                    done = True
-            if done:
-                break
-            if run is not None and step % checkpoint_every == 0:
-                next_epoch = full_batch or step % per_epoch == 0
-                _save(run, step, shuffle.get_state() if next_epoch else epoch_state, model, optimizer,
-                      loss=(loss_sum, loss_count))
-        if bar is not None:
-            bar.close()
-        result = {**evaluation, "steps": float(step)}
-        if run is not None:
-            _save(run, step, shuffle.get_state(), model, optimizer, loss=(loss_sum, 0), result=result)
-        return result
+                    run.log(step + 1, "eval", **last)
+                if evaluation is not None and evaluation.stop_at and all(
+                        m in last and OPS[op](last[m], v) for m, (op, v) in evaluation.stop_at.items()):
+                    ph.stop()
+        if ph.result is None:
+            ph.result = {**last, "steps": float(ph.step)}
+    result = Result(ph.result)
+    result.history = history
+    return result
 
-    if run is None:
-        return run_phase()
-    with run.in_phase(phase):
-        return run_phase()
+
+def clip_grad_norm(optimizer: torch.optim.Optimizer, max_norm: float) -> torch.optim.Optimizer:
+    """Clip the gradient norm of the optimizer's parameters before each of its steps (a standard
+    optimizer pre-hook, so it works with any loop, AMP's unscaling included)."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def clip(opt, args, kwargs):
+        nn.utils.clip_grad_norm_(params, max_norm)
+
+    optimizer.register_step_pre_hook(clip)
+    return optimizer
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, evaluate) -> Metrics:
-    if evaluate is None:
+def _evaluate(model: nn.Module, evaluation: Eval | None) -> Metrics:
+    if evaluation is None or evaluation.fn is None:
         return {}
     model.eval()
     try:
-        return {k: float(v) for k, v in evaluate(model).items()}
+        return {k: float(v) for k, v in evaluation.fn(model).items()}
     finally:
         model.train()
 
@@ -172,85 +211,4 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(-1) == labels).float().mean().item()
 
 
-# --- checkpoints: everything needed to continue exactly, in one safetensors file ------------------
-
-def pack_state(step: int, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-               generators: dict[str, torch.Generator], extra: dict | None = None):
-    """Flatten modules, optimizers and RNG states into (tensors, JSON-able meta)."""
-    tensors = {"rng.torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    for name, g in generators.items():
-        tensors[f"rng.gen.{name}"] = g.get_state()
-    for name, m in models.items():
-        for k, v in m.state_dict().items():
-            tensors[f"model.{name}.{k}"] = v
-    optim_meta = {}
-    for name, opt in optimizers.items():
-        sd = opt.state_dict()
-        scalars = {}
-        for pid, st in sd["state"].items():
-            for k, v in st.items():
-                if isinstance(v, torch.Tensor):
-                    tensors[f"optim.{name}.{pid}.{k}"] = v
-                else:
-                    scalars.setdefault(str(pid), {})[k] = v
-        optim_meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars}
-    return tensors, {"step": step, "optimizers": optim_meta, **(extra or {})}
-
-
-def unpack_state(tensors: dict[str, torch.Tensor], meta: dict, models: dict[str, nn.Module],
-                 optimizers: dict[str, torch.optim.Optimizer], generators: dict[str, torch.Generator]) -> int:
-    """Inverse of pack_state: load everything back in place and return the step."""
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    for name, g in generators.items():
-        g.set_state(tensors[f"rng.gen.{name}"])
-    for name, m in models.items():
-        prefix = f"model.{name}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        device = next(m.parameters(), torch.empty(0)).device
-        m.load_state_dict({k: v.to(device) for k, v in state.items()})
-    for name, opt in optimizers.items():
-        om = meta["optimizers"][name]
-        state: dict[int, dict] = {}
-        for pid, scalars in om["scalars"].items():
-            state.setdefault(int(pid), {}).update(scalars)
-        prefix = f"optim.{name}."
-        for k, v in tensors.items():
-            if k.startswith(prefix):
-                pid, key = k[len(prefix):].split(".", 1)
-                state.setdefault(int(pid), {})[key] = v
-        opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
-    return int(meta["step"])
-
-
-def _save(run, step, shuffle_state, model, optimizer, loss, result=None):
-    # The running loss sum travels too: the next logged train_loss must not depend on a restart.
-    tensors, meta = pack_state(step, {"net": model}, {"opt": optimizer}, {})
-    tensors["rng.shuffle"], tensors["loss_sum"] = shuffle_state, loss[0]
-    run.save_checkpoint(tensors, {**meta, "loss_count": loss[1], "result": result})
-
-
-def _restore(ckpt, model, optimizer):
-    tensors, meta = ckpt
-    try:
-        step = unpack_state(tensors, meta, {"net": model}, {"opt": optimizer}, {})
-    except (KeyError, RuntimeError, ValueError) as e:
-        from dlcourse.registry import UsageError
-
-        raise UsageError(f"checkpoint does not match this model: {e}") from None
-    return step, tensors["rng.shuffle"], meta.get("result"), tensors["loss_sum"], meta["loss_count"]
-
-
-def _progress(total: int, start: int, phase: str, run):
-    if run is None or run.quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=start, desc=f"{run.experiment}:{phase}", leave=False,
-                dynamic_ncols=True, mininterval=0.5)
-
-
-__all__ = ["fit", "accuracy", "TrainingDiverged", "pack_state", "unpack_state"]
+__all__ = ["fit", "Epochs", "Eval", "Result", "clip_grad_norm", "accuracy", "TrainingDiverged"]

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from dlcourse import plots
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch import functional as S
 
 
@@ -138,7 +139,9 @@ def max_error(mine, theirs, args, grad, g, **kw):
 
 
 @experiment(
-    name="activations_losses", config=Config, quick=dict(rows=16, cols=8),
+    name="activations_losses",
+    title="Activation and loss functions from scratch",
+    track="A", parts=("11-1", "11-2"), sources=("11-1", "11-2"), config=Config, quick=dict(rows=16, cols=8),
     targets={
         "full": {"all/max_abs_err": ("<=", 1e-6), "all/functions_checked": (">=", 45),
                  "equivariance/one_kink_max_err": ("<=", 1e-12), "equivariance/others_min_err": (">=", 0.5),
@@ -149,9 +152,10 @@ def max_error(mine, theirs, args, grad, g, **kw):
                   "softmax/limits_max_err": ("<=", 1e-6),
                   "bimodal/mse_minus_mean": ("<=", 1e-9), "bimodal/l1_minus_median": ("<=", 1e-9)},
     },
+    controls={},
     budget_s=5,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.rows, cfg.cols, cfg.batch) < 1 or cfg.classes < 3 or cfg.plot_range <= 0:
         raise UsageError("rows, cols and batch must be >= 1, classes >= 3 and plot_range > 0")
     g = torch.Generator().manual_seed(run.seed)

@@ -44,7 +44,6 @@ the notebook's transformer reaches ≈ 0.80, reference/practica.md). This takes 
 A missing or malformed folder is a usage error (exit 2) with the expected layout.
 """
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,8 +56,15 @@ from dlcourse.data.imdb import load_imdb
 from dlcourse.data.toy_language import NOT, SENTIMENT_VOCAB, sentiment
 from dlcourse.models.transformer import TransformerClassifier
 from dlcourse.registry import UsageError, experiment
-from dlcourse.scratch.attention import MultiHeadAttention, attention, padding_mask, sinusoidal_positions
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.scratch.attention import (
+    MultiHeadAttention,
+    attention,
+    padding_mask,
+    sinusoidal_positions,
+)
+from dlcourse.scratch.optim import linear_warmup_cosine
+from dlcourse.train import Epochs, Eval, accuracy, fit
 
 
 @dataclass
@@ -106,7 +112,9 @@ class BagOfWords(nn.Module):
 
 
 @experiment(
-    name="attention_transformer", config=Config,
+    name="attention_transformer",
+    title="Self-attention and a transformer classifier",
+    track="C", parts=("12-3",), sources=("12-3", "nb15"), config=Config,
     quick=dict(n_train=3000, n_val=300, n_test=500, steps=200, warmup=30, bow_steps=100, eval_every=50),
     targets={
         "full": {"transformer/test_acc": (">=", 0.90), "bow/test_acc": ("<=", 0.75),
@@ -115,9 +123,10 @@ class BagOfWords(nn.Module):
         "quick": {"transformer/test_acc": (">=", 0.65), "bow/test_acc": ("<=", 0.75),
                   "attention/max_err_sdpa": ("<=", 1e-6), "attention/max_err_mha": ("<=", 1e-6)},
     },
+    controls={},
     budget_s=30,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.n_train, cfg.n_val, cfg.n_test, cfg.steps, cfg.batch_size, cfg.eval_every, cfg.bow_steps,
            cfg.d_model, cfg.heads, cfg.ffn, cfg.layers, cfg.min_len) < 1:
         raise UsageError("sizes, steps, min_len and the model dimensions must be positive")
@@ -148,8 +157,7 @@ def run(cfg: Config, run):
 
     bow = BagOfWords(vocab).to(dev)
     fit(bow, (x, y), loss_fn, optimizer=torch.optim.Adam(bow.parameters(), lr=0.05), steps=cfg.bow_steps,
-        evaluate=lambda m: {"train_acc": accuracy(m(x), y)}, eval_every=cfg.bow_steps, run=run, phase="bow",
-        seed=run.seed)
+        evaluate=Eval(lambda m: {"train_acc": accuracy(m(x), y)}, every=cfg.bow_steps), phase=run.phase("bow"))
 
     torch.manual_seed(run.seed)
     model = TransformerClassifier(vocab, cfg.d_model, cfg.heads, cfg.ffn, cfg.layers, max_len=cfg.max_len + 1,
@@ -158,10 +166,8 @@ def run(cfg: Config, run):
     result = fit(model, (x, y), loss_fn,
                  optimizer=torch.optim.AdamW(model.parameters(), lr=cfg.lr, fused=dev.type in ("cpu", "cuda")),
                  steps=cfg.steps, batch_size=cfg.batch_size,
-                 lr_at=lambda step: cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
-                 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)),
-                 evaluate=lambda m: {"val_acc": accuracy(m(x_val), y_val)}, eval_every=cfg.eval_every,
-                 stop_at=stop, run=run, phase="transformer", seed=run.seed)
+                 schedule=linear_warmup_cosine(1.0, cfg.warmup, cfg.steps),
+                 evaluate=Eval(lambda m: {"val_acc": accuracy(m(x_val), y_val)}, every=cfg.eval_every, stop_at=stop), phase=run.phase("transformer"))
 
     model.eval(), bow.eval()
     with torch.no_grad():
@@ -273,7 +279,7 @@ def _imdb(cfg: Config, data: dict, dev: torch.device, seed: int, run=None) -> di
     bow = BagOfWords(vocab).to(dev)
     out = {}
     for name, m, lr in (("transformer", model, 1e-3), ("bow", bow, 1e-2)):
-        r = fit(m, (x, y), loss_fn, optimizer=torch.optim.AdamW(m.parameters(), lr=lr), epochs=cfg.imdb_epochs,
-                batch_size=164, evaluate=test_acc, run=run, phase=f"imdb_{name}", seed=seed)
+        r = fit(m, (x, y), loss_fn, optimizer=torch.optim.AdamW(m.parameters(), lr=lr), steps=Epochs(cfg.imdb_epochs),
+                batch_size=164, evaluate=test_acc, phase=run.phase(f"imdb_{name}") if run is not None else None)
         out[f"imdb/{name}_test_acc"] = r["test_acc"]
     return out

@@ -25,7 +25,6 @@ Deviation: the notebook's OpenCV Telea / Navier–Stokes inpainting comparison i
 here); the mask-aware mean fill above plays the role of the classical baseline.
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +34,9 @@ from dlcourse import plots
 from dlcourse.data.digits import digits
 from dlcourse.models.autoencoder import Autoencoder, dropout_mask
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -49,16 +50,19 @@ class Config:
 
 
 @experiment(
-    name="autoencoder", config=Config, quick=dict(steps=150),
+    name="autoencoder",
+    title="Autoencoders: under-complete and denoising",
+    track="D", parts=("07-3",), sources=("07-3", "nb10"), config=Config, quick=dict(steps=150),
     targets={
         "full": {"dae/mse_ratio_to_noisy": ("<=", 0.25), "ae/test_mse": ("<=", 0.09),
                  "dae/mse_ratio_to_mean_fill": ("<=", 0.8)},
         "quick": {"dae/mse_ratio_to_noisy": ("<=", 0.5), "ae/test_mse": ("<=", 0.2),
                   "dae/mse_ratio_to_mean_fill": ("<=", 1.0)},
     },
+    controls={},
     budget_s=10,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if not 0 < cfg.drop < 1:
         raise UsageError(f"drop must be in (0, 1), got {cfg.drop}")
     if min(cfg.code, cfg.dae_hidden, cfg.steps, cfg.batch_size) < 1:
@@ -82,15 +86,14 @@ def run(cfg: Config, run):
     def denoise(model, xb):  # a fresh mask every step, from the torch RNG (checkpointed by fit)
         return F.mse_loss(model(xb * dropout_mask(xb.shape, cfg.drop, device=xb.device)), xb)
 
-    common = dict(steps=cfg.steps, batch_size=cfg.batch_size, eval_every=max(1, cfg.steps // 10),
-                  lr_at=lambda step: cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)),
-                  run=run, seed=run.seed)
+    common = dict(steps=cfg.steps, batch_size=cfg.batch_size, schedule=cosine(1.0, cfg.steps))
+    every = max(1, cfg.steps // 10)
     ae = Autoencoder(n, cfg.code).to(run.device)
     fit(ae, (x,), reconstruct, optimizer=torch.optim.Adam(ae.parameters(), lr=cfg.lr),
-        evaluate=lambda m: {"test_mse": mse(m(xt), xt)}, phase="ae", **common)
+        evaluate=Eval(lambda m: {"test_mse": mse(m(xt), xt)}, every=every), phase=run.phase("ae"), **common)
     dae = Autoencoder(n, cfg.dae_hidden).to(run.device)
     fit(dae, (x,), denoise, optimizer=torch.optim.Adam(dae.parameters(), lr=cfg.lr),
-        evaluate=lambda m: {"test_mse": mse(m(xt_noisy), xt)}, phase="dae", **common)
+        evaluate=Eval(lambda m: {"test_mse": mse(m(xt_noisy), xt)}, every=every), phase=run.phase("dae"), **common)
     ae.eval(), dae.eval()
 
     with torch.no_grad():

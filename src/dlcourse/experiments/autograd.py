@@ -37,7 +37,15 @@ import torch.nn.functional as F
 from dlcourse import plots
 from dlcourse.data.spiral import spiral
 from dlcourse.registry import UsageError, experiment
-from dlcourse.scratch.autograd import MLP, Adam, Tensor, Value, cross_entropy, topological_order
+from dlcourse.runs import Run
+from dlcourse.scratch.autograd import (
+    MLP,
+    Adam,
+    Tensor,
+    Value,
+    cross_entropy,
+    topological_order,
+)
 from dlcourse.scratch.expression_graphs import random_graph
 from dlcourse.scratch.functions import Add, Max, Split, add, max_of, split
 
@@ -54,7 +62,9 @@ class Config:
 
 
 @experiment(
-    name="autograd", config=Config, quick=dict(graphs=100, points_per_arm=300),
+    name="autograd",
+    title="Autograd from scratch and custom autograd functions",
+    track="A", parts=("02-1", "02-2", "05-3"), sources=("02-1", "02-2", "05-3", "nb03", "extra/b"), config=Config, quick=dict(graphs=100, points_per_arm=300),
     targets={
         "full": {"graphs/count": (">=", 100), "graphs/max_grad_err": ("<=", 1e-6), "tensor/max_grad_err": ("<=", 1e-6),
                  "functions/gradcheck": ("==", 1.0), "functions/notebook_err": ("<=", 1e-6),
@@ -63,9 +73,10 @@ class Config:
                   "functions/gradcheck": ("==", 1.0), "functions/notebook_err": ("<=", 1e-6),
                   "spiral/train_acc": (">=", 0.95)},
     },
+    controls={},
     budget_s=6,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.graphs < 1 or cfg.points_per_arm < 1 or cfg.hidden < 1 or cfg.max_steps < 1 or cfg.lr <= 0:
         raise UsageError("graphs, points_per_arm, hidden, max_steps and lr must be positive")
     metrics = {}
@@ -143,34 +154,32 @@ def _train_spiral(model, x, y, cfg, run):
     """Full-batch Adam with our engine, until stop_acc. A custom loop: fit() drives torch modules."""
     params, opt = model.parameters(), Adam(model.parameters(), lr=cfg.lr)
     X = Tensor(x)
-    with run.in_phase("spiral"):
-        step = 0
-        if (ck := run.load_checkpoint()) is not None:
-            tensors, meta = ck
+    with run.phase("spiral") as ph:
+        if ph.tensors:  # resumed: our engine's weights and Adam moments travel as the phase's own
             for i, p in enumerate(params):
-                p.data, opt.m[i], opt.v[i] = tensors[f"p{i}"], tensors[f"m{i}"], tensors[f"v{i}"]
-            step, opt.t = meta["step"], meta["t"]
-            if meta.get("result"):
-                return meta["result"]
-        while True:
+                p.data, opt.m[i], opt.v[i] = ph.tensors[f"p{i}"], ph.tensors[f"m{i}"], ph.tensors[f"v{i}"]
+            opt.t = ph.state["t"]
+
+        def carry():
+            ph.tensors.update({f"{k}{i}": t for i, p in enumerate(params)
+                               for k, t in (("p", p.data), ("m", opt.m[i]), ("v", opt.v[i]))})
+            ph.state["t"] = opt.t
+
+        ph.on_save = carry
+        for step in ph.steps(cfg.max_steps + 1, every=cfg.checkpoint_every):
             logits = model(X)
             acc = (logits.data.argmax(1) == y).double().mean().item()
             loss = cross_entropy(logits, y)
             if step % 10 == 0:
                 run.log(step, "train", loss=loss.item(), train_acc=acc)
-            done = acc >= cfg.stop_acc or step == cfg.max_steps
-            result = {"spiral/train_acc": acc, "spiral/steps": float(step), "spiral/loss": loss.item()} \
-                if done else None
-            if done or (step and step % cfg.checkpoint_every == 0):
-                tensors = {f"{k}{i}": t for i, p in enumerate(params)
-                           for k, t in (("p", p.data), ("m", opt.m[i]), ("v", opt.v[i]))}
-                run.save_checkpoint(tensors, {"step": step, "t": opt.t, "result": result})
-            if done:
-                return result
+            if acc >= cfg.stop_acc or step == cfg.max_steps:
+                ph.result = {"spiral/train_acc": acc, "spiral/steps": float(step), "spiral/loss": loss.item()}
+                ph.stop()
+                continue
             opt.zero_grad()
             loss.backward()
             opt.step()
-            step += 1
+    return ph.result
 
 
 def _draw_graph(run):

@@ -41,7 +41,8 @@ from dlcourse import plots
 from dlcourse.data.regression import x_sin_x
 from dlcourse.models.ensemble import Ensemble
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -77,16 +78,19 @@ def mc_dropout(model: nn.Module, x: torch.Tensor, passes: int) -> torch.Tensor:
 
 
 @experiment(
-    name="bayesian_nn", config=Config, quick=dict(steps=200, members=5),
+    name="bayesian_nn",
+    title="Bayesian neural nets: MC dropout and deep ensembles",
+    track="B", parts=("14-3",), sources=("14-3", "nb13"), config=Config, quick=dict(steps=200, members=5),
     targets={
         "full": {"mc_dropout/std_ratio": (">=", 3.0), "ensemble/std_ratio": (">=", 6.0),
                  "mc_dropout/train_r2": (">=", 0.65), "ensemble/train_r2": (">=", 0.65)},
         "quick": {"mc_dropout/std_ratio": (">=", 2.0), "ensemble/std_ratio": (">=", 2.0),
                   "mc_dropout/train_r2": (">=", 0.5), "ensemble/train_r2": (">=", 0.5)},
     },
+    controls={},
     budget_s=20, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.points, cfg.hidden, cfg.passes, cfg.members, cfg.steps) < 1 or not 0 < cfg.dropout < 1:
         raise UsageError("points, hidden, passes, members and steps must be ≥ 1; dropout in (0, 1)")
     if not 0 < cfg.off_data < cfg.plot_range:
@@ -116,8 +120,7 @@ def run(cfg: Config, run):
     optimizer = torch.optim.SGD(models.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
     result = fit(models, (x, y), summed_mse, optimizer=optimizer, steps=cfg.steps,
-                 eval_every=max(1, cfg.steps // 10), run=run, phase="train", seed=run.seed,
-                 evaluate=lambda m: {f"{k}/train_mse": v for k, v in own_mse(m, x, y).items()})
+                 phase=run.phase("train"), evaluate=Eval(lambda m: {f"{k}/train_mse": v for k, v in own_mse(m, x, y).items()}, every=max(1, cfg.steps // 10)))
     metrics = {k: v for k, v in result.items() if k.endswith("/train_mse")}
 
     # --- predictions on the plot's range and at the training inputs

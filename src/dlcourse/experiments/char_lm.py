@@ -62,11 +62,19 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from dlcourse import decoding, plots, train
+from dlcourse import decoding, plots
 from dlcourse.data.docstrings import VOCAB_SIZE, decode, docstring_corpus, encode
-from dlcourse.models.char_lm import BigramLM, CharLSTM, CharTransformer, bits_per_char, streamed_bits_per_char
+from dlcourse.models.char_lm import (
+    BigramLM,
+    CharLSTM,
+    CharTransformer,
+    bits_per_char,
+    streamed_bits_per_char,
+)
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import linear_warmup_cosine
+from dlcourse.train import Eval, clip_grad_norm, fit
 
 
 @dataclass
@@ -104,17 +112,10 @@ class Config:
     samples: int = 3  # per sampling rule
 
 
-def _warmup_cosine(lr: float, warmup: int, steps: int, floor: float):
-    def lr_at(step):  # linear warm-up, then cosine decay to floor·lr
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        t = (step - warmup) / max(1, steps - warmup)
-        return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
-    return lr_at
-
-
 @experiment(
-    name="char_lm", config=Config,
+    name="char_lm",
+    title="Character-level language model and decoding",
+    track="C", parts=("12-1", "12-2"), sources=("12-1", "12-2"), config=Config,
     quick=dict(corpus="small", hidden=64, batch_size=32, steps=60, d_model=32, n_layers=1, tf_steps=20, tf_lr=3e-3,
                eval_every=30, eval_chars=4096, prompts=("The",), decode_chars=24, sample_chars=60, samples=1),
     targets={
@@ -123,9 +124,10 @@ def _warmup_cosine(lr: float, warmup: int, steps: int, floor: float):
         "quick": {"lstm/val_bpc": ("<=", 4.4), "bigram_minus_lstm_bpc": (">=", -0.7),
                   "decode/beam_minus_greedy_min": (">=", -1.0)},
     },
+    controls={},
     budget_s=55,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.hidden, cfg.d_embed, cfg.batch_size, cfg.bptt, cfg.steps, cfg.d_model, cfg.n_layers, cfg.n_heads,
            cfg.context, cfg.tf_batch_size, cfg.tf_steps, cfg.beam) < 1:
         raise UsageError("model sizes, batch sizes, steps, bptt, context and beam must be positive")
@@ -180,18 +182,22 @@ def _train_lstm(cfg, run, train_text, curve_text) -> tuple[CharLSTM, float]:
     torch.manual_seed(run.seed)  # the model's initial weights
     model = CharLSTM(VOCAB_SIZE, cfg.d_embed, cfg.hidden).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    lr_at = _warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, floor=0.05)
+    lr_at = linear_warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, lr_min=0.05 * cfg.lr)
     n = (len(train_text) - 1) // cfg.batch_size
     x = train_text[:n * cfg.batch_size].view(cfg.batch_size, n)
     y = train_text[1:n * cfg.batch_size + 1].view(cfg.batch_size, n)
-    with run.in_phase("lstm"):
-        ck = run.load_checkpoint()
-        if ck:
-            train.unpack_state(*ck, {"lstm": model}, {"adam": optimizer}, {})
-            if ck[1].get("done"):
-                return model.eval(), ck[1]["train_loss"]
-        state, pos, running = None, 0, None
-        for step in range(cfg.steps):
+    with run.phase("lstm", models={"lstm": model}, optimizers={"adam": optimizer}) as ph:
+        # The carried (h, c) state and the position in the streams travel with the checkpoint.
+        state = (ph.tensors["h"], ph.tensors["c"]) if "h" in ph.tensors else None
+        pos, running = ph.state.get("pos", 0), ph.state.get("running")
+
+        def carry():
+            ph.state.update(pos=pos, running=running)
+            if state is not None:
+                ph.tensors.update(h=state[0], c=state[1])
+
+        ph.on_save = carry
+        for step in ph.steps(cfg.steps):
             if pos + cfg.bptt > n:  # the streams ran out: start again from a zero state
                 state, pos = None, 0
             for group in optimizer.param_groups:
@@ -208,11 +214,11 @@ def _train_lstm(cfg, run, train_text, curve_text) -> tuple[CharLSTM, float]:
             if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
                 run.log(step + 1, "train", train_loss=running)
                 run.log(step + 1, "eval", val_bpc=streamed_bits_per_char(model, curve_text, streams=4))
-        if not math.isfinite(running):
-            raise FloatingPointError("the LSTM loss is not finite; lower lr")
-        run.save_checkpoint(*train.pack_state(cfg.steps, {"lstm": model}, {"adam": optimizer}, {},
-                                              extra={"done": True, "train_loss": running}))
-    return model.eval(), running
+        if ph.result is None:
+            if not math.isfinite(running):
+                raise FloatingPointError("the LSTM loss is not finite; lower lr")
+            ph.result = {"train_loss": running}
+    return model.eval(), ph.result["train_loss"]
 
 
 def _train_transformer(cfg, run, train_text, curve_text):
@@ -231,10 +237,11 @@ def _train_transformer(cfg, run, train_text, curve_text):
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.tf_lr, betas=(0.9, 0.99),
                                   weight_decay=cfg.weight_decay)
+    clip_grad_norm(optimizer, 1.0)
     result = fit(model, starts, next_char_loss, optimizer=optimizer, steps=cfg.tf_steps,
-                 batch_size=cfg.tf_batch_size, lr_at=_warmup_cosine(cfg.tf_lr, cfg.tf_warmup, cfg.tf_steps, 0.1),
-                 evaluate=lambda m: {"val_bpc": bits_per_char(m, curve_text, cfg.context)},
-                 eval_every=cfg.eval_every, run=run, phase="transformer", seed=run.seed, grad_clip=1.0)
+                 batch_size=cfg.tf_batch_size, schedule=linear_warmup_cosine(1.0, cfg.tf_warmup, cfg.tf_steps, 0.1),
+                 evaluate=Eval(lambda m: {"val_bpc": bits_per_char(m, curve_text, cfg.context)}, every=cfg.eval_every),
+                 phase=run.phase("transformer"))
     return model.eval(), result
 
 

@@ -60,7 +60,6 @@ training).
 """
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
@@ -70,7 +69,9 @@ from dlcourse.data.digits import digits
 from dlcourse.data.ssl_views import two_views
 from dlcourse.models.contrastive import SimCLR, linear_probe
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -89,7 +90,9 @@ class Config:
 
 
 @experiment(
-    name="contrastive_ssl", config=Config,
+    name="contrastive_ssl",
+    title="Contrastive self-supervised learning with a linear probe",
+    track="D", parts=("08-1", "10-1", "10-2"), sources=("08-1", "10-1", "10-2"), config=Config,
     quick=dict(seeds=1, steps=20, batch_size=128, probe_steps=150),
     targets={
         "full": {"ssl/probe_few_mean": (">=", 0.82), "ssl/gain_over_random_mean": (">=", 0.15),
@@ -97,9 +100,10 @@ class Config:
         "quick": {"ssl/probe_few_mean": (">=", 0.75), "ssl/gain_over_random_mean": (">=", 0.08),
                   "ssl/probe_all_mean": (">=", 0.82)},
     },
+    controls={},
     budget_s=30,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.seeds, cfg.hidden, cfg.features, cfg.projection, cfg.steps, cfg.batch_size, cfg.labels_per_class, cfg.probe_steps) < 1:
         raise UsageError("seeds, hidden, features, projection, steps, batch_size, labels_per_class, probe_steps must be positive")
     if cfg.temperature <= 0 or cfg.strength < 0:
@@ -137,9 +141,9 @@ def run(cfg: Config, run):
         random_init = probes(initial, few)  # before any training: the control
         result = fit(model, (x,), simclr_loss, optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr),
                      steps=cfg.steps, batch_size=cfg.batch_size,
-                     lr_at=lambda step: cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)),
-                     evaluate=lambda m: probes(m, few), eval_every=cfg.steps,  # probes cost more than training
-                     run=run, phase=f"simclr{s}", seed=run.seed * 1000 + s)
+                     schedule=cosine(1.0, cfg.steps),
+                     evaluate=Eval(lambda m: probes(m, few), every=cfg.steps), # probes cost more than training
+                     phase=run.phase(f"simclr{s}"))
         pixels = {"probe_few": linear_probe(x.flatten(1)[few], y[few], xt.flatten(1), yt, steps=cfg.probe_steps),
                   "probe_all": pixels_all}
         rows.append({"ssl/probe_few": result["probe_few"], "ssl/probe_all": result["probe_all"],

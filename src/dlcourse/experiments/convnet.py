@@ -35,7 +35,6 @@ images are reduced to 8×8 the way the UCI digits were made (pad to 32×32, aver
 `mnist_train`/`mnist_test` images are used, so the same nets and targets apply.
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +46,9 @@ from dlcourse.data.digits import digits
 from dlcourse.data.mnist_idx import load_mnist, mnist_dir
 from dlcourse.models.convnet import equal_param_fc, param_count, translation_cnn
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Epochs, Eval, accuracy, fit
 
 
 @dataclass
@@ -93,7 +94,9 @@ def permute(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
 
 
 @experiment(
-    name="convnet", config=Config,
+    name="convnet",
+    title="Convolutional vs fully connected nets and pixel permutation",
+    track="B", parts=("03-2", "03-3"), sources=("03-2", "03-3", "nb06"), config=Config,
     quick=dict(copies=1, test_copies=1, epochs=4, channels=(4, 8), batch_size=32),
     targets={
         "full": {"cnn_minus_fc": (">=", 0.45), "cnn/perm_drop": (">=", 0.45),
@@ -101,9 +104,10 @@ def permute(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
         "quick": {"cnn_minus_fc": (">=", 0.20), "cnn/perm_drop": (">=", 0.20),
                   "fc_perm/acc_diff": ("==", 0.0), "fc_perm/weight_diff": ("<=", 1e-6)},
     },
+    controls={},
     budget_s=25, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.canvas < 8 or min(cfg.copies, cfg.test_copies, cfg.epochs, cfg.batch_size, *cfg.channels) < 1:
         raise UsageError("canvas must be >= 8 (the digits are 8×8); copies, test_copies, epochs, "
                          "batch_size and channels must be positive")
@@ -121,10 +125,9 @@ def run(cfg: Config, run):
         xtr, xte = xtr.to(dtype), xte.to(dtype)
         return fit(model, (xtr, d["y_train"]), cross_entropy,
                    optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr),
-                   lr_at=lambda s: cfg.lr * 0.5 * (1 + math.cos(math.pi * s / steps)),
-                   epochs=cfg.epochs, batch_size=cfg.batch_size, seed=run.seed, run=run, phase=name,
-                   eval_every=max(1, steps // 4),
-                   evaluate=lambda m: {"test_acc": accuracy(m(xte), d["y_test"])})
+                   schedule=cosine(1.0, steps),
+                   steps=Epochs(cfg.epochs), batch_size=cfg.batch_size, phase=run.phase(name),
+                   evaluate=Eval(lambda m: {"test_acc": accuracy(m(xte), d["y_test"])}, every=max(1, steps // 4)))
 
     torch.manual_seed(run.seed)  # module initialisation draws from the global generator
     cnn = translation_cnn(cfg.channels).to(run.device)

@@ -43,8 +43,10 @@ from dlcourse import plots
 from dlcourse.data.digit_strings import PAD, digit_strings
 from dlcourse.models.convnet import StripReader
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch import ctc as S
-from dlcourse.train import fit
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Epochs, fit
 
 BLANK = 0  # digit d is class d + 1
 
@@ -148,7 +150,9 @@ def sequence_accuracy(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 @experiment(
-    name="ctc", config=Config,
+    name="ctc",
+    title="CTC, forward algorithm and Viterbi decoding",
+    track="C", parts=("11-2", "14-1", "14-2"), sources=("11-2", "14-1", "14-2"), config=Config,
     quick=dict(train_strings=1000, test_strings=200, lengths=(2, 3), epochs=3, batch_size=16, lr=5e-3, trials=2),
     targets={
         "full": {"ctc/loss_max_err": ("<=", 1e-6), "ctc/grad_max_err": ("<=", 1e-6),
@@ -162,9 +166,10 @@ def sequence_accuracy(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
                   "lattice/viterbi_34_err": ("<=", 1e-9), "lattice/viterbi_34_path_ok": ("==", 1.0),
                   "reader/seq_acc": (">=", 0.5)},
     },
+    controls={},
     budget_s=25, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.train_strings, cfg.test_strings, cfg.epochs, cfg.batch_size, cfg.trials) < 1:
         raise UsageError("train_strings, test_strings, epochs, batch_size and trials must be positive")
     if not 1 <= cfg.lengths[0] <= cfg.lengths[1] <= 8:
@@ -195,8 +200,8 @@ def run(cfg: Config, run):
 
     result = fit(reader, (x_train, y_train, lengths), ctc_objective,
                  optimizer=torch.optim.Adam(reader.parameters(), lr=cfg.lr),
-                 lr_at=lambda s: cfg.lr * 0.5 * (1 + math.cos(math.pi * s / steps)),
-                 epochs=cfg.epochs, batch_size=cfg.batch_size, seed=run.seed, run=run, phase="reader",
+                 schedule=cosine(1.0, steps),
+                 steps=Epochs(cfg.epochs), batch_size=cfg.batch_size, phase=run.phase("reader"),
                  evaluate=lambda m: {"seq_acc": sequence_accuracy(m(x_test).cpu(), test.labels)})
 
     reader.eval()

@@ -24,7 +24,6 @@ occlusion: crowded scenes are where real detectors (and NMS) have a hard time.
 """
 
 from dataclasses import dataclass
-import math
 
 import torch
 from matplotlib.patches import Rectangle
@@ -33,8 +32,10 @@ from dlcourse import plots
 from dlcourse.data.shapes import CLASSES, shapes
 from dlcourse.models.detector import CenterNet
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch.boxes import mean_average_precision, nms
-from dlcourse.train import fit
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -54,12 +55,15 @@ class Config:
 
 
 @experiment(
-    name="detection", config=Config,
+    name="detection",
+    title="Object detection: a tiny one-stage detector, IoU, NMS, mAP",
+    track="B", parts=("06-1",), sources=("06-1", "tokyo"), config=Config,
     quick=dict(train_scenes=600, test_scenes=100, steps=100, lr=6e-3),
     targets={"full": {"map50": (">=", 0.90)}, "quick": {"map50": (">=", 0.3)}},
+    controls={},
     budget_s=40, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.train_scenes < 1 or cfg.test_scenes < 1 or cfg.steps < 1 or cfg.size % (2 * cfg.stride):
         raise UsageError("train_scenes, test_scenes and steps must be ≥ 1, size a multiple of 2·stride")
     data = shapes(cfg.train_scenes + cfg.test_scenes, size=cfg.size, min_radius=cfg.min_radius, seed=run.seed)
@@ -92,10 +96,8 @@ def run(cfg: Config, run):
 
     result = fit(model, (x[:n], heat, reg, mask), loss_fn,
                  optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), steps=cfg.steps,
-                 batch_size=cfg.batch_size, lr_at=lambda s: cfg.lr * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)),
-                 evaluate=evaluate, eval_every=max(1, cfg.steps // 4),
-                 stop_at={"map50": (">=", cfg.stop_at_map)} if cfg.stop_at_map > 0 else None,
-                 run=run, phase="train", seed=run.seed)
+                 batch_size=cfg.batch_size, schedule=cosine(1.0, cfg.steps),
+                 evaluate=Eval(evaluate, every=max(1, cfg.steps // 4), stop_at={"map50": (">=", cfg.stop_at_map)} if cfg.stop_at_map > 0 else None), phase=run.phase("train"))
 
     # Figure: test scenes, true boxes dashed, detections with score > 0.3 solid, coloured by class.
     model.eval()

@@ -42,8 +42,15 @@ from dlcourse import plots
 from dlcourse.data.horn import horn, on_horn, radii
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
-from dlcourse.scratch.ebm import free_energy, free_energy_zero, infer_latent, squared_energy
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.ebm import (
+    free_energy,
+    free_energy_zero,
+    infer_latent,
+    squared_energy,
+)
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -109,7 +116,9 @@ def infer(fx: torch.Tensor, y: torch.Tensor, z0: torch.Tensor, steps: int) -> to
 
 
 @experiment(
-    name="ebm_latent", config=Config,
+    name="ebm_latent",
+    title="Latent-variable energy-based model: inference and training",
+    track="D", parts=("07-1", "07-2", "15-1", "15-2"), sources=("07-1", "07-2", "15-1", "15-2"), config=Config,
     quick=dict(horn_points=400, test_points=200, horn_steps=250, horn_lr=0.02, ellipse_steps=100,
                ellipse_lr=0.1, betas=(1.0,)),
     targets={
@@ -118,9 +127,10 @@ def infer(fx: torch.Tensor, y: torch.Tensor, z0: torch.Tensor, steps: int) -> to
         "quick": {"horn/free_energy_ratio": ("<=", 0.05), "horn/reconstruction_error": ("<=", 0.2),
                   "ellipse/w_error_cold": ("<=", 0.15), "inference/gd_excess": ("<=", 1e-2)},
     },
+    controls={},
     budget_s=15,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.latent_grid, cfg.ellipse_points, cfg.horn_points, cfg.test_points, cfg.hidden) < 1:
         raise UsageError("latent_grid, ellipse_points, horn_points, test_points and hidden must be positive")
     if cfg.warm_beta <= 0 or any(b <= 0 for b in cfg.betas):
@@ -137,8 +147,7 @@ def run(cfg: Config, run):
         model = Ellipse(cfg.ellipse_init).to(dev)
         fit(model, y0, lambda m, y, b=beta: free_energy(m.energies(y, z_grid), b).mean(),
             optimizer=torch.optim.Adam(model.parameters(), lr=cfg.ellipse_lr), steps=cfg.ellipse_steps,
-            evaluate=lambda m: {"w1": m.w[0].abs(), "w2": m.w[1].abs()}, eval_every=max(1, cfg.ellipse_steps // 10),
-            run=run, phase=f"ellipse_{kind}", seed=run.seed)
+            evaluate=Eval(lambda m: {"w1": m.w[0].abs(), "w2": m.w[1].abs()}, every=max(1, cfg.ellipse_steps // 10)), phase=run.phase(f"ellipse_{kind}"))
         ellipses[kind] = model
     w_cold, w_warm = (ellipses[k].w.detach().abs().cpu() for k in ("cold", "warm"))
 
@@ -154,9 +163,9 @@ def run(cfg: Config, run):
 
     fit(model, (x, y), zero_temperature_loss,
         optimizer=torch.optim.Adam(model.parameters(), lr=cfg.horn_lr), steps=cfg.horn_steps,
-        lr_at=lambda s: cfg.horn_lr * 0.5 * (1 + math.cos(math.pi * s / cfg.horn_steps)),
-        evaluate=lambda m: {"test_free_energy": free_energy_zero(m.energies(xt, yt, z_grid))[0].mean()},
-        eval_every=max(1, cfg.horn_steps // 10), run=run, phase="horn", seed=run.seed)
+        schedule=cosine(1.0, cfg.horn_steps),
+        evaluate=Eval(lambda m: {"test_free_energy": free_energy_zero(m.energies(xt, yt, z_grid))[0].mean()}, every=max(1, cfg.horn_steps // 10)),
+        phase=run.phase("horn"))
     model.eval()
 
     # Inference on held-out points: gradient descent from z = 0 vs an exhaustive fine search.

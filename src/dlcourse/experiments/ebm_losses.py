@@ -46,8 +46,10 @@ from dlcourse.data.toy2d import ring_of_gaussians, uniform_box
 from dlcourse.models.ensemble import Ensemble
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch.ebm import ranking_auc
-from dlcourse.train import fit
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, fit
 
 LOSSES = ("hinge", "log", "square_square", "square_exp", "nll", "dsm")
 
@@ -82,14 +84,17 @@ def contrastive(name: str, pos: torch.Tensor, neg: torch.Tensor, m: float) -> to
 
 
 @experiment(
-    name="ebm_losses", config=Config, quick=dict(points=2048, test_points=500, steps=150, batch=128, lr=2e-2),
+    name="ebm_losses",
+    title="Contrastive losses for energy-based models",
+    track="D", parts=("08-1", "11-2", "14-2"), sources=("08-1", "11-2", "14-2"), config=Config, quick=dict(points=2048, test_points=500, steps=150, batch=128, lr=2e-2),
     targets={
         "full": {"auc_min": (">=", 0.95)},
         "quick": {"auc_min": (">=", 0.85)},
     },
+    controls={},
     budget_s=20,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.points, cfg.test_points, cfg.hidden, cfg.steps, cfg.batch) < 1 or cfg.box <= 0:
         raise UsageError("points, test_points, hidden, steps, batch and box must be positive")
     if not 0 < cfg.sigma_min <= cfg.sigma_max:
@@ -136,8 +141,8 @@ def run(cfg: Config, run):
 
     result = fit(nets, rows, loss_fn, optimizer=torch.optim.Adam(nets.parameters(), lr=cfg.lr),
                  steps=cfg.steps, batch_size=cfg.batch,
-                 lr_at=lambda s: cfg.lr * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)),
-                 evaluate=evaluate, eval_every=max(1, cfg.steps // 10), run=run, phase="energies", seed=run.seed)
+                 schedule=cosine(1.0, cfg.steps),
+                 evaluate=Eval(evaluate, every=max(1, cfg.steps // 10)), phase=run.phase("energies"))
 
     with torch.no_grad():
         e_data, e_noise = energy(test_data), energy(test_noise)

@@ -39,6 +39,7 @@ from torch import nn
 from dlcourse import plots, train
 from dlcourse.data.sequences import echo
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 
 
 @dataclass
@@ -67,14 +68,17 @@ class EchoRNN(nn.Module):
 
 
 @experiment(
-    name="echo", config=Config, quick=dict(stream_length=1000, epochs=4, test_length=500, stop_at_acc=0.99),
+    name="echo",
+    title="Echo data: an RNN with truncated backprop through time",
+    track="C", parts=("06-3",), sources=("06-3", "nb09"), config=Config, quick=dict(stream_length=1000, epochs=4, test_length=500, stop_at_acc=0.99),
     targets={
         "full": {"bit_acc": (">=", 0.995)},
         "quick": {"bit_acc": (">=", 0.95)},
     },
+    controls={},
     budget_s=15,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.hidden, cfg.bptt, cfg.streams, cfg.epochs, cfg.test_length) < 1 or cfg.lag < 0 or cfg.lr <= 0:
         raise UsageError("hidden, bptt, streams, epochs, test_length and lr must be positive, lag non-negative")
     if cfg.stream_length < cfg.bptt or cfg.test_length <= cfg.lag:
@@ -90,13 +94,10 @@ def run(cfg: Config, run):
         logits, _ = model(x_test)
         return ((logits > 0).float() == y_test)[:, cfg.lag:].float().mean().item()
 
-    with run.in_phase("train"):
-        epoch, result = 0, None
-        if (ck := run.load_checkpoint()) is not None:  # resume at the last finished epoch
-            epoch = train.unpack_state(*ck, {"net": model}, {"opt": opt}, {"data": data})
-            result = ck[1].get("result")
-        step = epoch * (cfg.stream_length // cfg.bptt)
-        while result is None:
+    per_epoch = len(range(0, cfg.stream_length - cfg.bptt + 1, cfg.bptt))
+    with run.phase("train", models={"net": model}, optimizers={"opt": opt}, generators={"data": data}) as ph:
+        # One step of the phase is one epoch: a fresh stream, read bptt characters at a time.
+        for epoch in ph.steps(cfg.epochs, every=1):
             x, y = (t.to(run.device) for t in echo(cfg.streams, cfg.stream_length, cfg.lag, seed=data))
             h, losses = None, []
             for start in range(0, cfg.stream_length - cfg.bptt + 1, cfg.bptt):
@@ -107,16 +108,14 @@ def run(cfg: Config, run):
                 loss.backward()
                 opt.step()
                 losses.append(loss.detach())
-                step += 1
-            epoch += 1
             acc = bit_acc()
             if not torch.isfinite(torch.stack(losses)).all():
-                raise train.TrainingDiverged(f"the loss became non-finite in epoch {epoch}; try a smaller lr")
-            run.log(step, "eval", train_loss=torch.stack(losses).mean().item(), bit_acc=acc)
-            if epoch == cfg.epochs or (cfg.stop_at_acc > 0 and acc >= cfg.stop_at_acc):
-                result = {"bit_acc": acc, "epochs": float(epoch), "steps": float(step)}
-            run.save_checkpoint(*train.pack_state(epoch, {"net": model}, {"opt": opt}, {"data": data},
-                                                  extra={"result": result}))
+                raise train.TrainingDiverged(f"the loss became non-finite in epoch {epoch + 1}; try a smaller lr")
+            run.log((epoch + 1) * per_epoch, "eval", train_loss=torch.stack(losses).mean().item(), bit_acc=acc)
+            if epoch + 1 == cfg.epochs or (cfg.stop_at_acc > 0 and acc >= cfg.stop_at_acc):
+                ph.result = {"bit_acc": acc, "epochs": float(epoch + 1), "steps": float((epoch + 1) * per_epoch)}
+                ph.stop()
+    result = ph.result
 
     _figure(run, model, x_test, y_test, cfg.lag)
     return result

@@ -48,10 +48,16 @@ import torch.nn.functional as F
 from dlcourse import plots, train
 from dlcourse.data.digits import digits
 from dlcourse.data.toy2d import mode_centres, ring_of_gaussians
-from dlcourse.models.digit_classifier import DigitClassifier, classifier_loss, recognition
+from dlcourse.models.digit_classifier import (
+    DigitClassifier,
+    classifier_loss,
+    recognition,
+)
 from dlcourse.models.ensemble import StackedMLP
 from dlcourse.models.gan import DCDiscriminator, DCGenerator, mode_coverage
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
 
 
 @dataclass
@@ -75,16 +81,19 @@ class Config:
 
 
 @experiment(
-    name="gan", config=Config,
+    name="gan",
+    title="Generative adversarial networks: 2-D modes and DCGAN",
+    track="D", parts=("09-2", "09-3"), sources=("09-2", "09-3", "tokyo"), config=Config,
     quick=dict(seeds=1, steps=300, lr=3e-3, eval_samples=500, dcgan_steps=40, classifier_steps=60),
     targets={
         "full": {"ring/modes_mean": (">=", 7.0), "ring/good_mean": (">=", 0.65),
                  "dcgan/classes": (">=", 9), "dcgan/recognised": (">=", 0.25)},
         "quick": {"ring/good_mean": (">=", 0.10)},  # 300 steps: samples near the ring, modes not yet split
     },
+    controls={},
     budget_s=40,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.seeds, cfg.steps, cfg.batch_size, cfg.hidden, cfg.nz, cfg.eval_samples, cfg.dcgan_steps,
            cfg.dcgan_batch_size, cfg.nz_digits, cfg.features, cfg.classifier_steps, cfg.checkpoint_every) < 1:
         raise UsageError("sizes and step counts must be positive")
@@ -130,42 +139,32 @@ def ring(cfg: Config, run) -> dict[str, float]:
     # fused Adam: one kernel for all parameter tensors; these tiny nets are bound by per-op overhead
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), fused=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), fused=True)
-    state = lambda step, result=None: train.pack_state(  # noqa: E731
-        step, {"G": G, "D": D}, {"G": opt_g, "D": opt_d}, {"data": g}, extra={"result": result})
-
     def sample(n):
         with torch.no_grad():
             return G(torch.randn(S, n, cfg.nz, generator=g).to(dev))
 
-    with run.in_phase("ring"):
-        step = 0
-        if (ck := run.load_checkpoint()) is not None:
-            step = train.unpack_state(*ck, {"G": G, "D": D}, {"G": opt_g, "D": opt_d}, {"data": g})
-        if ck is None or ck[1]["result"] is None:
-            while step < cfg.steps:
-                real = data[torch.randint(len(data), (S, cfg.batch_size), generator=g).to(dev)]
-                z = torch.randn(S, cfg.batch_size, cfg.nz, generator=g).to(dev)
-                # Losses are means per seed summed over seeds (weight S): each seed gets its own gradient.
-                for opt in (opt_g, opt_d):  # cosine decay: sharper modes at the end
-                    for group in opt.param_groups:
-                        group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-                loss_d, loss_g = _adversarial_step(G, D, opt_g, opt_d, real, z, weight=S, r1=cfg.r1)
-                step += 1
-                if step % max(1, cfg.steps // 10) == 0 or step == cfg.steps:
-                    modes, good = mode_coverage(sample(cfg.eval_samples), centres, std)
-                    run.log(step, "eval", loss_d=loss_d, loss_g=loss_g, modes=modes.mean().item(),
-                            good=good.mean().item())
-                if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                    run.save_checkpoint(*state(step))
+    with run.phase("ring", models={"G": G, "D": D}, optimizers={"G": opt_g, "D": opt_d},
+                   generators={"data": g}) as ph:
+        for step in ph.steps(cfg.steps, every=cfg.checkpoint_every):
+            real = data[torch.randint(len(data), (S, cfg.batch_size), generator=g).to(dev)]
+            z = torch.randn(S, cfg.batch_size, cfg.nz, generator=g).to(dev)
+            # Losses are means per seed summed over seeds (weight S): each seed gets its own gradient.
+            for opt in (opt_g, opt_d):  # cosine decay: sharper modes at the end
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * cosine(1.0, cfg.steps)(step)
+            loss_d, loss_g = _adversarial_step(G, D, opt_g, opt_d, real, z, weight=S, r1=cfg.r1)
+            if (step + 1) % max(1, cfg.steps // 10) == 0 or step + 1 == cfg.steps:
+                modes, good = mode_coverage(sample(cfg.eval_samples), centres, std)
+                run.log(step + 1, "eval", loss_d=loss_d, loss_g=loss_g, modes=modes.mean().item(),
+                        good=good.mean().item())
+        if ph.result is None:
             modes, good = mode_coverage(sample(cfg.eval_samples), centres, std)
             spread = lambda t: t.std().item() if S > 1 else 0.0  # noqa: E731  (over seeds)
-            result = {"ring/modes_mean": modes.mean().item(), "ring/modes_std": spread(modes),
-                      "ring/good_mean": good.mean().item(), "ring/good_std": spread(good),
-                      **{f"ring/seed{i}/modes": m for i, m in enumerate(modes.tolist())},
-                      **{f"ring/seed{i}/good": q for i, q in enumerate(good.tolist())}}
-            run.save_checkpoint(*state(step, result))
-        else:
-            result = ck[1]["result"]
+            ph.result = {"ring/modes_mean": modes.mean().item(), "ring/modes_std": spread(modes),
+                         "ring/good_mean": good.mean().item(), "ring/good_std": spread(good),
+                         **{f"ring/seed{i}/modes": m for i, m in enumerate(modes.tolist())},
+                         **{f"ring/seed{i}/good": q for i, q in enumerate(good.tolist())}}
+    result = ph.result
 
     # Figure: each seed's samples over its discriminator's map (lecture 09-2's picture).
     pts = sample(1000).cpu()
@@ -196,41 +195,31 @@ def dcgan(cfg: Config, run) -> dict[str, float]:
     x, y = (t.to(dev) for t in digits("train"))
     xt, yt = (t.to(dev) for t in digits("test"))
     judge = DigitClassifier().to(dev)
-    cosine = lambda s: 1e-2 * 0.5 * (1 + math.cos(math.pi * s / cfg.classifier_steps))  # noqa: E731
     judged = train.fit(judge, (x, y), classifier_loss, optimizer=torch.optim.Adam(judge.parameters(), lr=1e-2),
-                       steps=cfg.classifier_steps, batch_size=128, lr_at=cosine,
+                       steps=cfg.classifier_steps, batch_size=128, schedule=cosine(1.0, cfg.classifier_steps),
                        evaluate=lambda m: {"test_acc": train.accuracy(m(xt), yt)},
-                       run=run, phase="classifier", seed=run.seed)
+                       phase=run.phase("classifier"))
 
     G, D = DCGenerator(cfg.nz_digits, cfg.features).to(dev), DCDiscriminator(cfg.features).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.dcgan_lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.dcgan_lr, betas=(cfg.beta1, 0.999))
     g = torch.Generator().manual_seed(run.seed + 1)
     fixed_noise = torch.randn(60, cfg.nz_digits, generator=g).to(dev)  # only for the picture (erratum 6)
-    state = lambda step, result=None: train.pack_state(  # noqa: E731
-        step, {"G": G, "D": D}, {"G": opt_g, "D": opt_d}, {"data": g}, extra={"result": result})
-    with run.in_phase("dcgan"):
-        step = 0
-        if (ck := run.load_checkpoint()) is not None:
-            step = train.unpack_state(*ck, {"G": G, "D": D}, {"G": opt_g, "D": opt_d}, {"data": g})
-        if ck is None or ck[1]["result"] is None:
-            while step < cfg.dcgan_steps:
-                real = x[torch.randint(len(x), (cfg.dcgan_batch_size,), generator=g).to(dev)]
-                z = torch.randn(cfg.dcgan_batch_size, cfg.nz_digits, generator=g).to(dev)
-                loss_d, loss_g = _adversarial_step(G, D, opt_g, opt_d, real, z)
-                step += 1
-                if step % max(1, cfg.dcgan_steps // 10) == 0:
-                    run.log(step, "train", loss_d=loss_d, loss_g=loss_g)
-                if step % cfg.checkpoint_every == 0 and step < cfg.dcgan_steps:
-                    run.save_checkpoint(*state(step))
+    with run.phase("dcgan", models={"G": G, "D": D}, optimizers={"G": opt_g, "D": opt_d},
+                   generators={"data": g}) as ph:
+        for step in ph.steps(cfg.dcgan_steps, every=cfg.checkpoint_every):
+            real = x[torch.randint(len(x), (cfg.dcgan_batch_size,), generator=g).to(dev)]
+            z = torch.randn(cfg.dcgan_batch_size, cfg.nz_digits, generator=g).to(dev)
+            loss_d, loss_g = _adversarial_step(G, D, opt_g, opt_d, real, z)
+            if (step + 1) % max(1, cfg.dcgan_steps // 10) == 0:
+                run.log(step + 1, "train", loss_d=loss_d, loss_g=loss_g)
+        if ph.result is None:
             G.eval()
             with torch.no_grad():
                 samples = G(torch.randn(1000, cfg.nz_digits, generator=g).to(dev))
-            result = {f"dcgan/{k}": v for k, v in recognition(judge, samples).items()}
-            result["classifier/test_acc"] = judged["test_acc"]
-            run.save_checkpoint(*state(step, result))
-        else:
-            result = ck[1]["result"]
+            ph.result = {f"dcgan/{k}": v for k, v in recognition(judge, samples).items()}
+            ph.result["classifier/test_acc"] = judged["test_acc"]
+    result = ph.result
     G.eval()
     with torch.no_grad():
         shown = G(fixed_noise).cpu()

@@ -34,7 +34,8 @@ from dlcourse import plots
 from dlcourse.data.graphs import CLASSES, minigc
 from dlcourse.models.gcn import GraphClassifier
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.train import Epochs, Eval, accuracy, fit
 
 
 @dataclass
@@ -54,15 +55,18 @@ class Config:
 
 
 @experiment(
-    name="gated_gcn", config=Config,
+    name="gated_gcn",
+    title="Residual gated graph convolutional network",
+    track="C", parts=("13-2", "13-3"), sources=("13-2", "13-3", "nb16"), config=Config,
     quick=dict(train_graphs=160, test_graphs=80, hidden=16, batch_size=40, epochs=10, seeds=1, models=("gated",)),
     targets={
         "full": {"gated/test_acc": (">=", 0.90)},
         "quick": {"gated/test_acc": (">=", 0.60)},
     },
+    controls={},
     budget_s=35,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.seeds < 1 or cfg.train_graphs < 8 or cfg.test_graphs < 8 or cfg.epochs < 1:
         raise UsageError("seeds and epochs must be >= 1, train_graphs and test_graphs >= 8")
     if not set(cfg.models) <= {"gated", "gcn"} or "gated" not in cfg.models:
@@ -91,9 +95,8 @@ def run(cfg: Config, run):
 
             result = fit(
                 model, torch.arange(cfg.train_graphs), lambda m, idx: cross_entropy(m, idx, train),
-                optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), epochs=cfg.epochs,
-                batch_size=cfg.batch_size, evaluate=evaluate, eval_every=per_epoch * cfg.eval_every_epochs,
-                run=run, phase=f"{kind}_seed{s}", seed=seed)
+                optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), steps=Epochs(cfg.epochs),
+                batch_size=cfg.batch_size, evaluate=Eval(evaluate, every=per_epoch * cfg.eval_every_epochs), phase=run.phase(f"{kind}_seed{s}"))
             accs[kind].append(result["test_acc"])
             curves[kind].append(history)
             if s == 0 and kind == "gated":

@@ -50,7 +50,8 @@ from dlcourse.data.spiral import spiral
 from dlcourse.models.ensemble import Ensemble
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -101,7 +102,9 @@ def std_through_depth(depth: int, width: int, nets: int, samples: int, seed: int
 
 
 @experiment(
-    name="init_depth", config=Config,
+    name="init_depth",
+    title="Weight initialization through depth; narrow vs wide nets",
+    track="A", parts=("02-2", "03-1"), sources=("02-2", "03-1"), config=Config,
     quick=dict(depth=50, width=128, nets=8, samples=8, widths=(2, 100), seeds=8, points_per_arm=100,
                steps=100),
     targets={
@@ -112,9 +115,10 @@ def std_through_depth(depth: int, width: int, nets: int, samples: int, seed: int
                   "naive/std_ratio_last": ("<=", 1e-3),
                   "width100/success_rate": (">=", 0.75), "width2/success_rate": ("<=", 0.5)},
     },
+    controls={},
     budget_s=12,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.depth, cfg.width, cfg.nets, cfg.samples, cfg.seeds, cfg.hidden_layers, *cfg.widths) < 1:
         raise UsageError("depth, width, nets, samples, seeds, hidden_layers and widths must be positive")
     metrics = {}
@@ -150,8 +154,7 @@ def run(cfg: Config, run):
         # fused Adam: one kernel for all parameter tensors; tiny nets are bound by per-op overhead
         optimizer = torch.optim.Adam(seeds.parameters(), lr=cfg.lr, fused=True)
         result = fit(seeds, (x, y), summed_cross_entropy, optimizer=optimizer, steps=cfg.steps,
-                     evaluate=evaluate, eval_every=10, stop_at={"success_rate": (">=", 1.0)},
-                     run=run, phase=f"width{width}", seed=run.seed)
+                     evaluate=Eval(evaluate, every=10, stop_at={"success_rate": (">=", 1.0)}), phase=run.phase(f"width{width}"))
         with torch.no_grad():
             logits = seeds(x)
         accs[width] = (logits.argmax(-1) == y).float().mean(1).cpu()

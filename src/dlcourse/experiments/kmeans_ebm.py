@@ -30,6 +30,7 @@ import torch
 from dlcourse import plots
 from dlcourse.data import toy2d
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch.ebm import free_energy
 from dlcourse.scratch.kmeans import energies, kmeans
 
@@ -46,16 +47,19 @@ class Config:
 
 
 @experiment(
-    name="kmeans_ebm", config=Config, quick=dict(points=800, restarts=4),
+    name="kmeans_ebm",
+    title="K-means as a latent-variable energy-based model",
+    track="D", parts=("08-2",), sources=("08-2",), config=Config, quick=dict(points=800, restarts=4),
     targets={
         "full": {"inertia_gap_max": ("<=", 0.01), "lloyd/max_increase": ("<=", 0.0),
                  "energy/inertia_agreement": ("<=", 1e-9)},
         "quick": {"inertia_gap_max": ("<=", 0.03), "lloyd/max_increase": ("<=", 0.0),
                   "energy/inertia_agreement": ("<=", 1e-9)},
     },
+    controls={},
     budget_s=10,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.points, cfg.k_ring, cfg.k_moons, cfg.k_swiss, cfg.restarts, cfg.max_iter) < 1:
         raise UsageError("points, k_ring, k_moons, k_swiss, restarts and max_iter must be positive")
     if max(cfg.k_ring, cfg.k_moons, cfg.k_swiss) > cfg.points:

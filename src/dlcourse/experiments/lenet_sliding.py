@@ -30,7 +30,6 @@ Deviations. Adam (lr 2e-3, cosine decay, batches of 8 strips) instead of SGD; in
 outnumbers the digit windows. Without the standardization the same budget reaches only 0.94 / 0.83.
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -41,7 +40,9 @@ from dlcourse.data.digit_strings import PAD, digit_strings
 from dlcourse.data.digits import digits
 from dlcourse.models.convnet import LeNet5
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Epochs, fit
 
 WINDOW, STRIDE, BACKGROUND = 28, 4, 10  # LeNet-5's input, its total pooling stride, the 11th class
 IGNORE = -100
@@ -128,15 +129,18 @@ def score_strings(pos, classes, d, centres, match_px: float = 6.0) -> dict[str, 
 
 
 @experiment(
-    name="lenet_sliding", config=Config,
+    name="lenet_sliding",
+    title="LeNet-5 applied as a sliding window over digit strings",
+    track="B", parts=("03-2", "06-1"), sources=("03-2", "06-1"), config=Config,
     quick=dict(train_strings=120, test_strings=60, epochs=2, batch_size=4),
     targets={
         "full": {"per_digit_acc": (">=", 0.96), "string_acc": (">=", 0.88)},
         "quick": {"per_digit_acc": (">=", 0.60), "string_acc": (">=", 0.30)},
     },
+    controls={},
     budget_s=30, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.train_strings, cfg.test_strings, cfg.epochs, cfg.batch_size) < 1 or cfg.train_length[0] < 1:
         raise UsageError("train_strings, test_strings, epochs, batch_size and train_length must be positive")
     x_train, d_train, c_train = strips(cfg, cfg.train_strings, cfg.train_length, "train", run.seed)
@@ -163,9 +167,9 @@ def run(cfg: Config, run):
 
     result = fit(net, (x_train, t_train), window_loss,
                  optimizer=torch.optim.Adam(net.parameters(), lr=cfg.lr),
-                 lr_at=lambda s: cfg.lr * 0.5 * (1 + math.cos(math.pi * s / steps)),
-                 epochs=cfg.epochs, batch_size=cfg.batch_size, evaluate=evaluate,
-                 run=run, phase="lenet", seed=run.seed)
+                 schedule=cosine(1.0, steps),
+                 steps=Epochs(cfg.epochs), batch_size=cfg.batch_size, evaluate=evaluate,
+                 phase=run.phase("lenet"))
 
     net.eval()
     with torch.no_grad():

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from dlcourse import plots
 from dlcourse.data.audio import NOTES, SAMPLE_RATE, melody, tone
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 
 
 @dataclass
@@ -52,16 +53,19 @@ class Config:
 
 
 @experiment(
-    name="listening_kernels", config=Config, quick=dict(sample_rate=11_025),
+    name="listening_kernels",
+    title="Listening to kernels: 1-D convolution on audio",
+    track="B", parts=("04-1",), sources=("04-1", "nb07"), config=Config, quick=dict(sample_rate=11_025),
     targets={
         "full": {"notes_located": (">=", 4), "max_onset_error_ms": ("<=", 10.0),
                  "min_selectivity_db": (">=", 20.0), "fft_vs_conv1d_max_abs_err": ("<=", 1e-6)},
         "quick": {"notes_located": (">=", 4), "max_onset_error_ms": ("<=", 20.0),
                   "fft_vs_conv1d_max_abs_err": ("<=", 1e-6)},
     },
+    controls={},
     budget_s=8,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.sample_rate < 4000:
         raise UsageError("sample_rate must be at least 4000 Hz: the highest note, 1661 Hz, must lie below Nyquist")
     if not 0 < cfg.kernel_s <= 1 or cfg.noise < 0 or cfg.n_fft < 16 or cfg.hop < 1 or cfg.check_samples < 1:

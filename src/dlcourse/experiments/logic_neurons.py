@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from dlcourse import plots
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch import logic
-from dlcourse.train import fit
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -58,7 +59,9 @@ CIRCUITS = {**logic.GATES, "half adder": logic.half_adder, "full adder": logic.f
 
 
 @experiment(
-    name="logic_neurons", config=Config, quick={},
+    name="logic_neurons",
+    title="Logic with neurons: gates, adders and learned XOR",
+    track="A", parts=("01-1",), sources=("nb00",), config=Config, quick={},
     targets={
         "full": {"gates/truth_tables_exact": ("==", 1.0), "gates/max_error": ("<=", 1e-3),
                  "adder/pairs": (">=", 65536), "adder/wrong_sums": ("==", 0), "adder/max_error": ("<=", 1e-3),
@@ -66,9 +69,10 @@ CIRCUITS = {**logic.GATES, "half adder": logic.half_adder, "full adder": logic.f
         "quick": {"gates/truth_tables_exact": ("==", 1.0), "gates/max_error": ("<=", 1e-3),
                   "adder/wrong_sums": ("==", 0), "adder/max_error": ("<=", 1e-3), "xor/train_acc": ("==", 1.0)},
     },
+    controls={},
     budget_s=6,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if not 1 <= cfg.bits <= 12:
         raise UsageError(f"bits must be between 1 and 12 (all 4^bits pairs are evaluated), got {cfg.bits}")
     metrics = {}
@@ -107,8 +111,7 @@ def run(cfg: Config, run):
         return {"train_acc": ((logits > 0).float() == y).float().mean(), "loss": bce(model, x, y)}
 
     result = fit(net, (x, y), bce, optimizer=torch.optim.Adam(net.parameters(), lr=cfg.lr), steps=cfg.steps,
-                 evaluate=evaluate, eval_every=5, stop_at={"train_acc": (">=", 1.0), "loss": ("<=", cfg.stop_at_loss)},
-                 run=run, phase="xor", seed=run.seed)
+                 evaluate=Eval(evaluate, every=5, stop_at={"train_acc": (">=", 1.0), "loss": ("<=", cfg.stop_at_loss)}), phase=run.phase("xor"))
     metrics.update({"xor/train_acc": result["train_acc"], "xor/loss": result["loss"], "xor/steps": result["steps"]})
 
     _draw_gates(run)

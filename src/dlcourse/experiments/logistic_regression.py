@@ -40,7 +40,8 @@ from torch import nn
 from dlcourse import plots
 from dlcourse.data.digits import digits
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -53,16 +54,19 @@ class Config:
 
 
 @experiment(
-    name="logistic_regression", config=Config, quick=dict(tol=3e-3),
+    name="logistic_regression",
+    title="Logistic regression by gradient descent",
+    track="A", parts=("02-1",), sources=("tokyo",), config=Config, quick=dict(tol=3e-3),
     targets={
         "full": {"softmax/acc_gap": ("<=", 0.01), "binary/acc_gap": ("<=", 0.01),
                  "softmax/test_acc": (">=", 0.97), "binary/test_acc": (">=", 0.89)},
         "quick": {"softmax/acc_gap": ("<=", 0.02), "binary/acc_gap": ("<=", 0.02),
                   "softmax/test_acc": (">=", 0.95), "binary/test_acc": (">=", 0.87)},
     },
+    controls={},
     budget_s=8,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.lr <= 0 or cfg.C <= 0 or cfg.tol <= 0 or cfg.max_steps < 1 or cfg.std_floor <= 0:
         raise UsageError("lr, C, tol, std_floor and max_steps must be positive")
     x_train, y_train = digits("train", flatten=True)
@@ -99,11 +103,11 @@ def run(cfg: Config, run):
         target = objective(sk_model, x_train, t_train).item() + cfg.tol
         result = fit(model, (x, t), objective, optimizer=torch.optim.SGD(model.parameters(), lr=cfg.lr),
                      steps=cfg.max_steps,
-                     evaluate=lambda m, obj=objective, pred=predict: {
+                     evaluate=Eval(lambda m, obj=objective, pred=predict: {
                          "objective": obj(m, x, t),
                          "train_acc": (pred(m, x) == t).float().mean(),
-                         "test_acc": (pred(m, xt) == tt).float().mean()},
-                     eval_every=10, stop_at={"objective": ("<=", target)}, run=run, phase=task, seed=run.seed)
+                         "test_acc": (pred(m, xt) == tt).float().mean()}, every=10, stop_at={"objective": ("<=", target)}),
+                     phase=run.phase(task))
         metrics.update({f"{task}/test_acc": result["test_acc"], f"{task}/train_acc": result["train_acc"],
                         f"{task}/sklearn_test_acc": sk_acc, f"{task}/acc_gap": abs(result["test_acc"] - sk_acc),
                         f"{task}/steps": result["steps"],

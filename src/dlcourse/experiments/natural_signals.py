@@ -34,6 +34,7 @@ from dlcourse.data.audio import melody
 from dlcourse.data.digits import digits
 from dlcourse.data.patches import extract, grey_images
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch import toeplitz
 
 
@@ -149,7 +150,9 @@ def _stack(depth: int, pool: bool) -> tuple[torch.nn.Sequential, list[tuple[int,
 
 
 @experiment(
-    name="natural_signals", config=Config, quick=dict(trials=5, max_depth=3, photos=False),
+    name="natural_signals",
+    title="Natural signals: convolution as a Toeplitz matrix",
+    track="B", parts=("03-3", "04-1"), sources=("03-3", "04-1"), config=Config, quick=dict(trials=5, max_depth=3, photos=False),
     targets={
         "full": {"toeplitz/conv1d_max_err": ("<=", 1e-6), "toeplitz/conv2d_max_err": ("<=", 1e-6),
                  "toeplitz/transpose_max_err": ("<=", 1e-6), "compositionality/mismatches": ("==", 0),
@@ -161,9 +164,10 @@ def _stack(depth: int, pool: bool) -> tuple[torch.nn.Sequential, list[tuple[int,
                   "locality/digits_near_minus_far": (">=", 0.4), "locality/permuted_near_minus_far": ("<=", 0.1),
                   "locality/audio_lag1_corr": (">=", 0.5), "locality/shuffled_audio_lag1_corr": ("<=", 0.1)},
     },
+    controls={},
     budget_s=8,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.trials < 1 or cfg.max_depth < 1 or cfg.max_lag < 1 or cfg.far <= 1:
         raise UsageError("trials, max_depth and max_lag must be >= 1, far > 1")
     g = torch.Generator().manual_seed(run.seed)

@@ -47,8 +47,9 @@ from torch import nn
 from dlcourse import plots
 from dlcourse.data.digits import digits
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
-from dlcourse.train import TrainingDiverged, accuracy, fit
+from dlcourse.train import Epochs, Eval, TrainingDiverged, accuracy, fit
 
 
 @dataclass
@@ -131,16 +132,19 @@ def deep_mlp(depth: int, width: int, norm: bool, g: torch.Generator) -> nn.Seque
 
 
 @experiment(
-    name="normalization", config=Config,
+    name="normalization",
+    title="Normalization layers: batch, layer, group and instance",
+    track="B", parts=("05-2", "14-3"), sources=("04", "14-3", "slides"), config=Config,
     quick=dict(equivalence_cases=2, depth=4, lrs=(0.03, 1.0), max_epochs=8, target_acc=0.9),
     targets={
         "full": {"equiv/max_abs_err": ("<=", 1e-6), "epochs_ratio": ("<=", 0.5), "lr_ratio": (">=", 3.0),
                  "bn/best_test_acc": (">=", 0.95)},
         "quick": {"equiv/max_abs_err": ("<=", 1e-6), "epochs_ratio": ("<=", 0.75), "lr_ratio": (">=", 3.0)},
     },
+    controls={},
     budget_s=20, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.depth < 1 or cfg.width < 1 or cfg.batch_size < 2 or cfg.max_epochs < 1 or not cfg.lrs:
         raise UsageError("depth, width, max_epochs must be ≥ 1, batch_size ≥ 2 and lrs non-empty")
     g = torch.Generator().manual_seed(run.seed)
@@ -173,9 +177,7 @@ def run(cfg: Config, run):
             try:
                 result = fit(model, (xtr, ytr), cross_entropy,
                              optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum),
-                             epochs=cfg.max_epochs, batch_size=cfg.batch_size, evaluate=evaluate, eval_every=eval_every,
-                             stop_at={"test_acc": (">=", cfg.target_acc)}, run=run, phase=f"{norm}_lr{lr:g}",
-                             seed=run.seed)
+                             steps=Epochs(cfg.max_epochs), batch_size=cfg.batch_size, evaluate=Eval(evaluate, every=eval_every, stop_at={"test_acc": (">=", cfg.target_acc)}), phase=run.phase(f"{norm}_lr{lr:g}"))
                 reached = result["test_acc"] >= cfg.target_acc
                 epochs[norm, lr] = result["steps"] / steps_per_epoch if reached else cfg.max_epochs + 1
                 best_acc[norm, lr] = max(curve, default=result["test_acc"])

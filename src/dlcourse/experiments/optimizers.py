@@ -66,8 +66,9 @@ from dlcourse.data.digits import digits
 from dlcourse.data.quadratic import quadratic
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch import optim
-from dlcourse.train import accuracy, fit
+from dlcourse.train import Epochs, accuracy, fit
 
 
 @dataclass
@@ -116,7 +117,9 @@ CHECK_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rm
 
 
 @experiment(
-    name="optimizers", config=Config,
+    name="optimizers",
+    title="Optimizers from scratch: SGD, momentum, Adam and schedules",
+    track="A", parts=("05-1", "05-2"), sources=("05-1", "05-2", "extra/optimization", "slides"), config=Config,
     quick=dict(check_steps=20, lr_grid=9, max_steps=200, beta_grid=4, noise_draws=100, noise_steps=100,
                sched_epochs=2),
     targets={
@@ -130,9 +133,10 @@ CHECK_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rm
                   "momentum/steps_ratio": ("<=", 0.5), "noisy/averaging_gain": (">=", 1.5),
                   "schedules/best_test_acc": (">=", 0.9)},
     },
+    controls={},
     budget_s=10,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.lr_grid, cfg.beta_grid) < 2 or min(cfg.max_steps, cfg.noise_draws, cfg.sched_epochs) < 1:
         raise UsageError("lr_grid and beta_grid must be >= 2; max_steps, noise_draws and sched_epochs >= 1")
     zoo = optimizer_zoo(cfg.momentum)
@@ -404,8 +408,9 @@ def schedules(cfg, run):
 
         results[name] = fit(model, (x, y), cross_entropy,
                             optimizer=optim.SGD(model.parameters(), lr=peak, momentum=cfg.sched_momentum),
-                            epochs=cfg.sched_epochs, batch_size=cfg.sched_batch, lr_at=lr_at,
-                            evaluate=evaluate, run=run, phase=f"schedule_{name}", checkpoint_every=T, seed=run.seed)
+                            steps=Epochs(cfg.sched_epochs), batch_size=cfg.sched_batch,
+                            schedule=lambda s, lr_at=lr_at: lr_at(s) / peak,  # fit scales the initial lr
+                            evaluate=evaluate, phase=run.phase(f"schedule_{name}"))
 
     fig, axes = plots.figure(ncols=3, size=(15, 4))
     for name, lr_at in zoo.items():

@@ -46,6 +46,9 @@ from dlcourse import plots, train
 from dlcourse.data import highway as hw
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval
 
 
 @dataclass
@@ -69,15 +72,18 @@ class Config:
 
 
 @experiment(
-    name="ppuu_lite", config=Config,
+    name="ppuu_lite",
+    title="Prediction and policy learning on a toy highway (PPUU)",
+    track="D", parts=("11-3",), sources=("11-3",), config=Config,
     quick=dict(scenes=150, model_steps=150, iterations=25, batch=64, horizon=10, test_scenes=150, test_steps=40),
     targets={
         "full": {"collision_ratio": ("<=", 0.25), "distance_ratio": (">=", 0.6)},
         "quick": {"collision_ratio": ("<=", 0.8), "distance_ratio": (">=", 0.4)},
     },
+    controls={},
     budget_s=20,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.scenes, cfg.episode_steps, cfg.iterations, cfg.horizon, cfg.test_scenes) < 1:
         raise UsageError("scenes, episode_steps, iterations, horizon and test_scenes must be positive")
     dev = run.device
@@ -109,10 +115,9 @@ def run(cfg: Config, run):
     tr, te = perm[: int(0.9 * len(u))], perm[int(0.9 * len(u)):]
     opt_m = torch.optim.Adam(model.parameters(), lr=cfg.model_lr)
     fm = train.fit(model, (u[tr], w[tr]), lambda m, a, b: ((m(a) - b) ** 2).mean(), optimizer=opt_m,
-                   steps=cfg.model_steps, batch_size=cfg.model_batch, seed=run.seed, run=run, phase="model",
-                   evaluate=lambda m: {"test_mse": ((m(u[te]) - w[te]) ** 2).mean()},
-                   eval_every=max(1, cfg.model_steps // 5),
-                   lr_at=lambda s: cfg.model_lr * 0.5 * (1 + math.cos(math.pi * s / cfg.model_steps)))
+                   steps=cfg.model_steps, batch_size=cfg.model_batch, phase=run.phase("model"),
+                   evaluate=Eval(lambda m: {"test_mse": ((m(u[te]) - w[te]) ** 2).mean()}, every=max(1, cfg.model_steps // 5)),
+                   schedule=cosine(1.0, cfg.model_steps))
     model.requires_grad_(False)
 
     def predict(o, a):  # one step of the learned world
@@ -137,28 +142,21 @@ def run(cfg: Config, run):
         return proximity + cfg.lane_weight * lane + cfg.speed_weight * speed
 
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    with run.in_phase("policy"):
-        it, ck = 0, run.load_checkpoint()
-        if ck is not None:
-            it = train.unpack_state(*ck, {"policy": net}, {"opt": opt}, {"g": g})
-        if ck is None or ck[1]["result"] is None:
-            while it < cfg.iterations:
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * it / cfg.iterations))
-                o = obs[torch.randint(len(obs), (cfg.batch,), generator=g).to(dev)]
-                total = 0.0
-                for _ in range(cfg.horizon):
-                    o = predict(o, policy(o))
-                    total = total + cost(o).mean()
-                loss = total / cfg.horizon
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                it += 1
-                if it % max(1, cfg.iterations // 10) == 0 or it == cfg.iterations:
-                    run.log(it, "train", model_cost=loss.item())
-                    run.save_checkpoint(*train.pack_state(it, {"policy": net}, {"opt": opt}, {"g": g},
-                                                          extra={"result": "done" if it == cfg.iterations else None}))
+    with run.phase("policy", models={"policy": net}, optimizers={"opt": opt}, generators={"g": g}) as ph:
+        for it in ph.steps(cfg.iterations):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * cosine(1.0, cfg.iterations)(it)
+            o = obs[torch.randint(len(obs), (cfg.batch,), generator=g).to(dev)]
+            total = 0.0
+            for _ in range(cfg.horizon):
+                o = predict(o, policy(o))
+                total = total + cost(o).mean()
+            loss = total / cfg.horizon
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if (it + 1) % max(1, cfg.iterations // 10) == 0 or it + 1 == cfg.iterations:
+                run.log(it + 1, "train", model_cost=loss.item())
 
     # --- judged in the true simulator ---------------------------------------------------------------
     test = hw.reset(cfg.test_scenes, g)

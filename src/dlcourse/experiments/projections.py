@@ -34,6 +34,7 @@ import torch
 
 from dlcourse import plots
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 
 SHOWN = (2, 3, 4, 6, 10, 16, 64, 256, 512)  # the notebook's d values, plus higher ones
 
@@ -46,14 +47,17 @@ class Config:
 
 
 @experiment(
-    name="projections", config=Config, quick=dict(samples=4000),
+    name="projections",
+    title="Random projections: dot products in high dimension",
+    track="A", parts=("01-3",), sources=("extra/a",), config=Config, quick=dict(samples=4000),
     targets={
         "full": {"std/max_rel_error": ("<=", 0.03), "beta/max_ks": ("<=", 0.02), "dims": (">=", 511)},
         "quick": {"std/max_rel_error": ("<=", 0.08), "beta/max_ks": ("<=", 0.045), "dims": (">=", 511)},
     },
+    controls={},
     budget_s=8,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.max_dim < 16 or cfg.samples < 100 or cfg.chunk < 1:
         raise UsageError("need max_dim >= 16, samples >= 100 and chunk >= 1")
     g = torch.Generator(device=run.device).manual_seed(run.seed)

@@ -41,7 +41,8 @@ from dlcourse.data.regression import cubic
 from dlcourse.models.ensemble import Ensemble
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -57,16 +58,19 @@ class Config:
 
 
 @experiment(
-    name="regression", config=Config, quick=dict(steps=150, lr=0.02),
+    name="regression",
+    title="Regression: linear vs MLP fit and ensemble uncertainty",
+    track="A", parts=("02-3",), sources=("02-3", "nb05"), config=Config, quick=dict(steps=150, lr=0.02),
     targets={
         "full": {"mlp/test_mse": ("<=", 0.01), "linear/test_mse": (">=", 0.02),
                  "ensemble/std_ratio": (">=", 6.0)},
         "quick": {"mlp/test_mse": ("<=", 0.03), "linear/test_mse": (">=", 0.02),
                   "ensemble/std_ratio": (">=", 3.0)},
     },
+    controls={},
     budget_s=8,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.points, cfg.hidden, cfg.members, cfg.steps, cfg.test_points) < 1 or cfg.noise < 0:
         raise UsageError("points, hidden, members, steps and test_points must be positive, noise >= 0")
     dev = run.device
@@ -85,7 +89,7 @@ def run(cfg: Config, run):
     linear = mlp([1, cfg.hidden, 1], activation="identity").to(dev)
     fit(linear, (x, y), lambda m, xb, yb: ((m(xb) - yb) ** 2).mean(),
         optimizer=torch.optim.Adam(linear.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
-        steps=cfg.steps, eval_every=50, run=run, phase="linear", seed=run.seed)
+        steps=cfg.steps, evaluate=Eval(every=50), phase=run.phase("linear"))
 
     # --- 5 ReLU + 5 Tanh networks, trained together -------------------------------------------------
     def one_net(activation):
@@ -105,7 +109,7 @@ def run(cfg: Config, run):
 
     fit(nets, (x, y), lambda m, xb, yb: mse_per_member(predict_all(m, xb), yb).sum(),
         optimizer=torch.optim.Adam(nets.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
-        steps=cfg.steps, evaluate=evaluate, eval_every=50, run=run, phase="ensemble", seed=run.seed)
+        steps=cfg.steps, evaluate=Eval(evaluate, every=50), phase=run.phase("ensemble"))
 
     # --- metrics --------------------------------------------------------------------------------------
     with torch.no_grad():

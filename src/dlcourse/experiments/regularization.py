@@ -67,8 +67,9 @@ from dlcourse.data.augment import random_shift
 from dlcourse.data.digits import digits
 from dlcourse.models.ensemble import Ensemble
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch.regularization import Dropout, ProximalSGD
-from dlcourse.train import fit
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -129,7 +130,9 @@ def small_noisy_split(per_class: int, val_size: int, label_noise: float, g: torc
 
 
 @experiment(
-    name="regularization", config=Config,
+    name="regularization",
+    title="Regularization against overfitting: L2, L1, dropout",
+    track="B", parts=("14-3",), sources=("14-3", "nb12"), config=Config,
     quick=dict(draws=1, hidden=48, steps=120, per_class=10, val_size=200, l2=(0.03,), dropout=(0.7,),
                eval_every=20),
     targets={
@@ -139,9 +142,10 @@ def small_noisy_split(per_class: int, val_size: int, label_noise: float, g: torc
         "quick": {"l2/gap_cut": (">=", 0.2), "dropout/gap_cut": (">=", 0.3), "augmentation/gap_cut": (">=", 0.3),
                   "l1/frac_below_1e-3": (">=", 0.5)},
     },
+    controls={},
     budget_s=25, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.per_class, cfg.draws, cfg.steps, cfg.hidden, cfg.eval_every) < 1 or cfg.val_size < 10 \
             or cfg.max_shift < 0 or not 0 <= cfg.label_noise <= 1 or not cfg.l2 or not cfg.dropout:
         raise UsageError("per_class, draws, steps, hidden, eval_every must be ≥ 1, val_size ≥ 10, "
@@ -211,8 +215,8 @@ def run(cfg: Config, run):
     # Heavy-ball SGD; its proximal step makes the L1 variant's small weights exactly 0 (ISTA with momentum).
     optimizer = ProximalSGD([{"params": weights, "l1": per_member("l1").tolist()}, {"params": biases}],
                             lr=cfg.lr, momentum=cfg.momentum)
-    fit(model, (xtr, ytr), loss_fn, optimizer=optimizer, steps=cfg.steps, evaluate=evaluate,
-        eval_every=cfg.eval_every, run=run, phase="variants", seed=run.seed)
+    fit(model, (xtr, ytr), loss_fn, optimizer=optimizer, steps=cfg.steps, evaluate=Eval(evaluate, every=cfg.eval_every),
+        phase=run.phase("variants"))
 
     # --- train / validation / test accuracy and loss of every network
     model.eval()

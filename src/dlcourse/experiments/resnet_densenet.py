@@ -33,7 +33,6 @@ goes into oneDNN's fixed cost per small convolution (about 1 ms per layer and st
 backward, at batch 64 on 8×8 maps), which is why the quick profile cuts depth rather than batch size.
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +42,9 @@ from dlcourse import plots
 from dlcourse.data.digits import digits
 from dlcourse.models.resnet import deep_convnet, densenet
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Epochs, Eval, accuracy, fit
 
 
 @dataclass
@@ -63,15 +64,18 @@ class Config:
 
 
 @experiment(
-    name="resnet_densenet", config=Config,
+    name="resnet_densenet",
+    title="Residual and dense connections vs a plain deep net",
+    track="B", parts=("03-2",), sources=("03-2", "tokyo"), config=Config,
     quick=dict(blocks=4, width=4, epochs=2, growth=4, dense_layers=(2,), dense_epochs=1),
     targets={
         "full": {"residual/test_acc": (">=", 0.97), "epochs_ratio": (">=", 2.0), "densenet/test_acc": (">=", 0.95)},
         "quick": {"residual/test_acc": (">=", 0.85), "epochs_ratio": (">=", 1.5), "acc_gap": (">=", 0.05)},
     },
+    controls={},
     budget_s=30, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.blocks < 1 or cfg.width < 1 or cfg.epochs < 1 or cfg.growth < 1 or not cfg.dense_layers:
         raise UsageError("blocks, width, epochs and growth must be ≥ 1 and dense_layers non-empty")
     xtr, ytr = (t.to(run.device) for t in digits("train"))
@@ -101,9 +105,9 @@ def run(cfg: Config, run):
         total = epochs * steps_per_epoch
         result = fit(model, (xtr, ytr), cross_entropy,
                      optimizer=torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum),
-                     epochs=epochs, batch_size=cfg.batch_size,
-                     lr_at=lambda step: cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total)),  # cosine decay
-                     evaluate=evaluate, eval_every=eval_every, run=run, phase=name, seed=run.seed)
+                     steps=Epochs(epochs), batch_size=cfg.batch_size,
+                     schedule=cosine(1.0, total),  # cosine decay
+                     evaluate=Eval(evaluate, every=eval_every), phase=run.phase(name))
         models[name] = model
         metrics[f"{name}/test_acc"] = result["test_acc"]
         metrics[f"{name}/params"] = sum(p.numel() for p in model.parameters())

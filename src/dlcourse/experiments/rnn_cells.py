@@ -34,6 +34,7 @@ from torch import nn
 
 from dlcourse import plots
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
 from dlcourse.scratch import rnn
 
 KINDS = {  # name: (ours, theirs, cell kwargs, layer class pair)
@@ -56,16 +57,19 @@ class Config:
 
 
 @experiment(
-    name="rnn_cells", config=Config, quick=dict(steps=5, grad_steps=20),
+    name="rnn_cells",
+    title="RNN, GRU and LSTM cells from scratch",
+    track="C", parts=("06-2", "06-3"), sources=("06-2", "06-3"), config=Config, quick=dict(steps=5, grad_steps=20),
     targets={
-        "full": {**{f"{k}/max_abs_err": ("<=", 1e-6) for k in KINDS},
-                 "gru_notes/max_abs_diff_vs_torch": (">=", 1e-3)},
-        "quick": {**{f"{k}/max_abs_err": ("<=", 1e-6) for k in KINDS},
-                  "gru_notes/max_abs_diff_vs_torch": (">=", 1e-3)},
+        "full": {"rnn_tanh/max_abs_err": ("<=", 1e-6), "rnn_relu/max_abs_err": ("<=", 1e-6), "gru/max_abs_err": ("<=", 1e-6),
+                 "lstm/max_abs_err": ("<=", 1e-6), "gru_notes/max_abs_diff_vs_torch": (">=", 1e-3)},
+        "quick": {"rnn_tanh/max_abs_err": ("<=", 1e-6), "rnn_relu/max_abs_err": ("<=", 1e-6), "gru/max_abs_err": ("<=", 1e-6),
+                  "lstm/max_abs_err": ("<=", 1e-6), "gru_notes/max_abs_diff_vs_torch": (">=", 1e-3)},
     },
+    controls={},
     budget_s=5,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.input_size, cfg.hidden, cfg.batch, cfg.steps, cfg.layers, cfg.grad_hidden, cfg.grad_steps) < 1:
         raise UsageError("all sizes must be positive")
     g = torch.Generator().manual_seed(run.seed)

@@ -40,7 +40,6 @@ Figures: exact match against training steps for both models, and the attention m
 source position) for one held-out string, with the digits as labels.
 """
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,7 +50,9 @@ from dlcourse import decoding, plots
 from dlcourse.data.sequences import digit_pairs
 from dlcourse.models.seq2seq import Seq2Seq
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, clip_grad_norm, fit
 
 
 @dataclass
@@ -75,15 +76,18 @@ class Config:
 
 
 @experiment(
-    name="seq2seq", config=Config, quick=dict(steps=60, test_size=200, eval_every=25, stop_at_exact=0.8,
+    name="seq2seq",
+    title="Sequence to sequence with and without attention",
+    track="C", parts=("06-2", "12-2"), sources=("06-2", "12-2"), config=Config, quick=dict(steps=60, test_size=200, eval_every=25, stop_at_exact=0.8,
                                                beam_strings=5),
     targets={
         "full": {"attention/exact_match": (">=", 0.98), "exact_match_gap": (">=", 0.8)},
         "quick": {"attention/exact_match": (">=", 0.6), "exact_match_gap": (">=", 0.5)},
     },
+    controls={},
     budget_s=30,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.length, cfg.hidden, cfg.embed, cfg.steps, cfg.batch_size, cfg.test_size, cfg.eval_every) < 1:
         raise UsageError("length, hidden, embed, steps, batch_size, test_size and eval_every must be positive")
     if cfg.vocab < 2 or cfg.lr <= 0:
@@ -111,11 +115,14 @@ def run(cfg: Config, run):
             return {"exact_match": history[-1], "token_acc": right.float().mean().item()}
 
         stop = {"exact_match": (">=", cfg.stop_at_exact)} if kind == "attention" and cfg.stop_at_exact > 0 else None
-        result = fit(model, (src, tgt), loss_fn, optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr),
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        if cfg.grad_clip:
+            clip_grad_norm(optimizer, cfg.grad_clip)
+        result = fit(model, (src, tgt), loss_fn, optimizer=optimizer,
                      steps=cfg.steps, batch_size=cfg.batch_size,
-                     lr_at=lambda step: cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)),
-                     evaluate=evaluate, eval_every=every[kind], stop_at=stop, grad_clip=cfg.grad_clip or None,
-                     run=run, phase=kind, seed=run.seed)
+                     schedule=cosine(1.0, cfg.steps),
+                     evaluate=Eval(evaluate, every=every[kind], stop_at=stop),
+                     phase=run.phase(kind))
         for k in ("exact_match", "token_acc", "steps"):
             metrics[f"{kind}/{k}"] = result[k]
         at = [min(every[kind] * (i + 1), int(result["steps"])) for i in range(len(history))]  # last: the end

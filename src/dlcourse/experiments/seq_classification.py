@@ -51,7 +51,8 @@ from torch import nn
 from dlcourse import plots
 from dlcourse.data.sequences import CLASSES, LEVELS, decode, temporal_order
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, clip_grad_norm, fit
 
 
 @dataclass
@@ -83,7 +84,9 @@ class SequenceClassifier(nn.Module):
 
 
 @experiment(
-    name="seq_classification", config=Config,
+    name="seq_classification",
+    title="Sequence classification: RNN vs LSTM",
+    track="C", parts=("06-3",), sources=("06-3", "nb08"), config=Config,
     quick=dict(levels=("easy",), epochs=4, test_size=500),
     targets={
         "full": {"easy/lstm/test_acc": (">=", 0.99), "easy/lstm/epochs": ("<=", 10),
@@ -91,9 +94,10 @@ class SequenceClassifier(nn.Module):
                  "normal/rnn/test_acc": ("<=", 0.75)},
         "quick": {"easy/lstm/test_acc": (">=", 0.95)},
     },
+    controls={},
     budget_s=30,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     bad = [lv for lv in cfg.levels if lv not in LEVELS]
     if bad or not cfg.levels:
         raise UsageError(f"levels must be some of {', '.join(LEVELS)}; got {', '.join(cfg.levels) or 'none'}")
@@ -117,12 +121,14 @@ def run(cfg: Config, run):
                 history.append(acc)
                 return {"test_acc": acc}
 
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+            if cfg.grad_clip:
+                clip_grad_norm(optimizer, cfg.grad_clip)
+            stop = {"test_acc": (">=", cfg.stop_at_acc)} if cfg.stop_at_acc > 0 else None
             result = fit(
-                model, (x, lengths, y), lambda m, xb, lb, yb: F.cross_entropy(m(xb, lb), yb),
-                optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), grad_clip=cfg.grad_clip or None,
-                steps=steps_per_epoch * cfg.epochs, batch_size=cfg.batch_size, eval_every=steps_per_epoch,
-                evaluate=evaluate, stop_at={"test_acc": (">=", cfg.stop_at_acc)} if cfg.stop_at_acc > 0 else None,
-                run=run, phase=f"{level}_{kind}", seed=run.seed)
+                model, (x, lengths, y), lambda m, xb, lb, yb: F.cross_entropy(m(xb, lb), yb), optimizer,
+                steps=steps_per_epoch * cfg.epochs, batch_size=cfg.batch_size,
+                evaluate=Eval(evaluate, every=steps_per_epoch, stop_at=stop), phase=run.phase(f"{level}_{kind}"))
             metrics[f"{level}/{kind}/test_acc"] = result["test_acc"]
             metrics[f"{level}/{kind}/epochs"] = result["steps"] / steps_per_epoch
             curves[level, kind] = history

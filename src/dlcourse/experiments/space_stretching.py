@@ -38,7 +38,8 @@ from dlcourse import plots
 from dlcourse.data.spiral import spiral
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, accuracy, fit
 
 
 @dataclass
@@ -105,8 +106,7 @@ def linear_separability(h: torch.Tensor, y: torch.Tensor, classes: int, cfg: Con
     probe = nn.Linear(h.shape[1], classes).to(h.device)
     result = fit(probe, (standardize(h), y), lambda m, hb, yb: F.cross_entropy(m(hb), yb),
                  optimizer=torch.optim.Adam(probe.parameters(), lr=0.3), steps=cfg.probe_steps,
-                 evaluate=lambda m: {"acc": accuracy(m(standardize(h)), y)}, eval_every=50,
-                 stop_at={"acc": (">=", 1.0)}, run=run, phase=phase, seed=run.seed)
+                 evaluate=Eval(lambda m: {"acc": accuracy(m(standardize(h)), y)}, every=50, stop_at={"acc": (">=", 1.0)}), phase=run.phase(phase))
     return result["acc"]
 
 
@@ -117,7 +117,9 @@ def top2_pcs(h: torch.Tensor) -> torch.Tensor:
 
 
 @experiment(
-    name="space_stretching", config=Config,
+    name="space_stretching",
+    title="Space stretching: linear maps, squashing and untangling",
+    track="A", parts=("01-2", "01-3"), sources=("01-3", "nb02"), config=Config,
     quick=dict(maps=3, scales=(1.0, 3.0, 5.0), random_nets=2, points_per_arm=200, arms=3, max_steps=600,
                probe_steps=150),
     targets={
@@ -128,9 +130,10 @@ def top2_pcs(h: torch.Tensor) -> torch.Tensor:
                   "squash/border_fraction_s1": ("<=", 0.35), "squash/border_fraction_s5": (">=", 0.9),
                   "untangle/last_hidden_linear_acc": (">=", 0.97)},
     },
+    controls={},
     budget_s=10,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.cloud_points, cfg.maps, cfg.random_nets, cfg.arms, cfg.points_per_arm, cfg.hidden,
            cfg.max_steps, cfg.probe_steps) < 1 or not cfg.scales:
         raise UsageError("cloud_points, maps, random_nets, arms, points_per_arm, hidden, max_steps and "
@@ -197,8 +200,7 @@ def run(cfg: Config, run):
     net = nn.Sequential(body, nn.Linear(2, cfg.arms)).to(run.device)
     result = fit(net, (x, y), lambda m, xb, yb: F.cross_entropy(m(xb), yb),
                  optimizer=torch.optim.Adam(net.parameters(), lr=cfg.lr), steps=cfg.max_steps,
-                 evaluate=lambda m: {"train_acc": accuracy(m(x), y)}, eval_every=10,
-                 stop_at={"train_acc": (">=", cfg.stop_at_acc)}, run=run, phase="spiral_net", seed=run.seed)
+                 evaluate=Eval(lambda m: {"train_acc": accuracy(m(x), y)}, every=10, stop_at={"train_acc": (">=", cfg.stop_at_acc)}), phase=run.phase("spiral_net"))
     metrics["untangle/net_train_acc"], metrics["untangle/net_steps"] = result["train_acc"], result["steps"]
     x_test, y_test = spiral(cfg.points_per_arm, cfg.arms, seed=run.seed + 1)  # a fresh draw
     with torch.no_grad():

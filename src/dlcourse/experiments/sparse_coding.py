@@ -45,8 +45,17 @@ import torch
 from dlcourse import plots
 from dlcourse.data.patches import patches
 from dlcourse.registry import UsageError, experiment
-from dlcourse.scratch.sparse import LISTA, Dictionary, fista, ista, objective, relative_code_error
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.scratch.sparse import (
+    LISTA,
+    Dictionary,
+    fista,
+    ista,
+    objective,
+    relative_code_error,
+)
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -72,16 +81,19 @@ class Config:
 
 
 @experiment(
-    name="sparse_coding", config=Config,
+    name="sparse_coding",
+    title="Sparse coding: ISTA, FISTA, LISTA and dictionary learning",
+    track="D", parts=("08-2", "09-1"), sources=("08-2", "09-1"), config=Config,
     quick=dict(atoms=64, train_patches=1000, test_patches=200, dict_epochs=2, ista_steps=100,
                train_code_steps=50, reference_steps=200, lista_steps=100),
     targets={
         "full": {"fista/steps_to_match_ista": ("<=", 70), "lista/ista_equivalent_steps": (">=", 35)},
         "quick": {"fista/steps_to_match_ista": ("<=", 60), "lista/ista_equivalent_steps": (">=", 8)},
     },
+    controls={},
     budget_s=30,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     sizes = (cfg.patch, cfg.atoms, cfg.train_patches, cfg.test_patches, cfg.lista_layers)
     if min(sizes) < 1 or min(cfg.lam, cfg.dict_lam) <= 0:
         raise UsageError("patch, atoms, train_patches, test_patches, lista_layers, lam and dict_lam must be positive")
@@ -104,9 +116,8 @@ def run(cfg: Config, run):
 
     fit(dictionary, (torch.arange(len(x), device=dev), x), sparse_coding_loss,
         optimizer=torch.optim.Adam(dictionary.parameters(), lr=cfg.dict_lr), steps=steps,
-        batch_size=cfg.dict_batch, lr_at=lambda s: cfg.dict_lr * 0.5 * (1 + math.cos(math.pi * s / steps)),
-        eval_every=max(1, steps // 10), run=run, phase="dictionary", seed=run.seed,
-        checkpoint_every=max(1, steps // 3))  # the stored codes make this checkpoint a few MB
+        batch_size=cfg.dict_batch, schedule=cosine(1.0, steps),
+        evaluate=Eval(every=max(1, steps // 10)), phase=run.phase("dictionary"))  # the stored codes make this checkpoint a few MB
     w = dictionary.atoms.detach()
 
     # 2. ISTA vs FISTA on held-out patches: objective and code error after every step.
@@ -132,9 +143,9 @@ def run(cfg: Config, run):
         lista, (torch.cat([x, -x]), torch.cat([z_train, -z_train])), code_loss,
         optimizer=torch.optim.Adam(lista.parameters(), lr=cfg.lista_lr), steps=cfg.lista_steps,
         batch_size=cfg.lista_batch,
-        lr_at=lambda s: cfg.lista_lr * 0.5 * (1 + math.cos(math.pi * s / cfg.lista_steps)),
-        evaluate=lambda m: {"test_code_error": relative_code_error(m(x_test), z_star)},
-        eval_every=max(1, cfg.lista_steps // 10), run=run, phase="lista", seed=run.seed)
+        schedule=cosine(1.0, cfg.lista_steps),
+        evaluate=Eval(lambda m: {"test_code_error": relative_code_error(m(x_test), z_star)}, every=max(1, cfg.lista_steps // 10)),
+        phase=run.phase("lista"))
     lista_error = lista_result["test_code_error"]
 
     # Figures: the atoms, the objective gaps, the code errors.

@@ -27,9 +27,16 @@ from dlcourse import plots
 from dlcourse.data.graphs import sbm
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import UsageError, experiment
-from dlcourse.scratch.spectral import (ChebConv, chebyshev_basis, fourier_basis, laplacian, scaled_laplacian,
-                                       spectral_clustering)
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.scratch.spectral import (
+    ChebConv,
+    chebyshev_basis,
+    fourier_basis,
+    laplacian,
+    scaled_laplacian,
+    spectral_clustering,
+)
+from dlcourse.train import Eval, accuracy, fit
 
 
 @dataclass
@@ -68,7 +75,9 @@ def match_clusters(pred: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Te
 
 
 @experiment(
-    name="spectral_graphs", config=Config,
+    name="spectral_graphs",
+    title="Spectral graph theory and spectral convolution",
+    track="C", parts=("13-1", "13-2"), sources=("13-1", "13-2"), config=Config,
     quick=dict(block_size=50, p_in=0.16, p_out=0.02, steps=100),
     targets={
         "full": {"cheb/test_acc": (">=", 0.93), "mlp/test_acc": ("<=", 0.75), "spectral_clustering/acc": (">=", 0.90),
@@ -76,9 +85,10 @@ def match_clusters(pred: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Te
         "quick": {"cheb/test_acc": (">=", 0.85), "mlp/test_acc": ("<=", 0.80), "spectral_clustering/acc": (">=", 0.85),
                   "laplacian/sym_rw_spectrum_err": ("<=", 1e-10), "cheb/recursion_err": ("<=", 1e-10)},
     },
+    controls={},
     budget_s=15,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.block_size < 2 or cfg.blocks < 2 or not 0 < cfg.train_fraction < 1 or cfg.K < 1:
         raise UsageError("need block_size >= 2, blocks >= 2, 0 < train_fraction < 1 and K >= 1")
     g = torch.Generator().manual_seed(run.seed)
@@ -129,7 +139,7 @@ def run(cfg: Config, run):
 
         result = fit(model, train_idx, loss_fn, steps=cfg.steps,
                      optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
-                     evaluate=evaluate, eval_every=10, run=run, phase=name, seed=run.seed)
+                     evaluate=Eval(evaluate, every=10), phase=run.phase(name))
         metrics[f"{name}/test_acc"] = result["test_acc"]
         metrics[f"{name}/train_acc"] = result["train_acc"]
 

@@ -21,7 +21,8 @@ from dlcourse import plots
 from dlcourse.data.spiral import spiral
 from dlcourse.models.mlp import mlp
 from dlcourse.registry import experiment
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.train import Epochs, Eval, accuracy, fit
 
 
 @dataclass
@@ -38,14 +39,17 @@ class Config:
 
 
 @experiment(
-    name="spiral", config=Config, quick=dict(points_per_arm=300, epochs=150),
+    name="spiral",
+    title="Spiral classification: linear vs ReLU network",
+    track="A", parts=("02-3",), sources=("02-3", "nb04"), config=Config, quick=dict(points_per_arm=300, epochs=150),
     targets={
         "full": {"relu/train_acc": (">=", 0.98), "linear/train_acc": ("<=", 0.60)},
         "quick": {"relu/train_acc": (">=", 0.93), "linear/train_acc": ("<=", 0.65)},
     },
+    controls={},
     budget_s=10,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     x, y = spiral(cfg.points_per_arm, cfg.arms, cfg.noise, seed=run.seed)
     x, y = x.to(run.device), y.to(run.device)
 
@@ -59,8 +63,7 @@ def run(cfg: Config, run):
         results[kind] = fit(
             model, (x, y), cross_entropy,
             optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
-            epochs=cfg.epochs, evaluate=lambda m: {"train_acc": accuracy(m(x), y)}, eval_every=10,
-            stop_at=stop, run=run, phase=kind, checkpoint_every=cfg.checkpoint_every, seed=run.seed)
+            steps=Epochs(cfg.epochs), evaluate=Eval(lambda m: {"train_acc": accuracy(m(x), y)}, every=10, stop_at=stop), phase=run.phase(kind))
         models[kind] = model
 
     fig, axes = plots.figure(ncols=3)

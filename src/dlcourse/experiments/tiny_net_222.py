@@ -38,7 +38,8 @@ from torch import nn
 from dlcourse import plots
 from dlcourse.models.ensemble import Ensemble
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, fit
 
 
 class Net(nn.Module):
@@ -65,14 +66,17 @@ class Config:
 
 
 @experiment(
-    name="tiny_net_222", config=Config, quick=dict(seeds=16, seed_steps=250),
+    name="tiny_net_222",
+    title="A 2-2-2 sigmoid network trained with Adam",
+    track="A", parts=("02-3",), sources=("slides",), config=Config, quick=dict(seeds=16, seed_steps=250),
     targets={
         "full": {"net/mse": ("<", 1e-3), "net/steps": ("<=", 1000), "seeds/success": (">=", 0.75)},
         "quick": {"net/mse": ("<", 1e-3), "net/steps": ("<=", 1000), "seeds/success": (">=", 0.25)},
     },
+    controls={},
     budget_s=10,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.steps < 1 or cfg.seed_steps < 1 or cfg.lr <= 0 or cfg.seeds < 0:
         raise UsageError("steps, seed_steps and lr must be positive and seeds >= 0")
     x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], device=run.device)
@@ -86,8 +90,7 @@ def run(cfg: Config, run):
         return loss_func(m(xb), yb)
 
     net = fit(model, (x, y), mse, optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), steps=cfg.steps,
-              evaluate=lambda m: {"mse": mse(m, x, y)}, eval_every=1,
-              stop_at={"mse": ("<", cfg.mse_target)}, run=run, phase="net", seed=run.seed)
+              evaluate=Eval(lambda m: {"mse": mse(m, x, y)}, every=1, stop_at={"mse": ("<", cfg.mse_target)}), phase=run.phase("net"))
     metrics = {"net/mse": net["mse"], "net/steps": net["steps"]}
 
     curves = None
@@ -103,29 +106,27 @@ def run(cfg: Config, run):
 
 def _train_seeds(ens, x, y, cfg, run):
     """Adam on the summed per-member MSE; returns the success metrics and every member's MSE curve."""
-    with run.in_phase("seeds"):
-        if (ck := run.load_checkpoint()) is not None:  # finished before: the curves are all we need
-            return ck[1]["result"], ck[0]["curves"]
-        opt = torch.optim.Adam(ens.parameters(), lr=cfg.lr)
-        curves = torch.empty(cfg.seed_steps + 1, ens.members)
-        for step in range(cfg.seed_steps + 1):
+    opt = torch.optim.Adam(ens.parameters(), lr=cfg.lr)
+    with run.phase("seeds", models={"ens": ens}, optimizers={"opt": opt}) as ph:
+        curves = ph.tensors.setdefault("curves", torch.empty(cfg.seed_steps + 1, ens.members))
+        for step in ph.steps(cfg.seed_steps + 1):
             per_member = F.mse_loss(ens(x), y.expand(ens.members, *y.shape), reduction="none").mean((1, 2))
             curves[step] = per_member.detach().cpu()
-            if step == cfg.seed_steps:
-                break
+            if step == cfg.seed_steps:  # the last point is measured, not trained on
+                continue
             opt.zero_grad(set_to_none=True)
             per_member.sum().backward()
             opt.step()
             if step % 100 == 0:
                 run.log(step, "train", success=(curves[: step + 1] < cfg.mse_target).any(0).float().mean())
-        below = curves < cfg.mse_target
-        hit = below.any(0)
-        first = below.float().argmax(0)  # first step below the target (0 where never: masked by hit)
-        result = {"seeds/success": hit.float().mean().item(), "seeds/count": float(ens.members),
-                  "seeds/median_steps": first[hit].float().median().item() if hit.any() else float("nan"),
-                  "seeds/member0_steps": first[0].item() if hit[0] else float("nan")}
-        run.save_checkpoint({"curves": curves}, {"step": cfg.seed_steps, "result": result})
-        return result, curves
+        if ph.result is None:
+            below = curves < cfg.mse_target
+            hit = below.any(0)
+            first = below.float().argmax(0)  # first step below the target (0 where never: masked by hit)
+            ph.result = {"seeds/success": hit.float().mean().item(), "seeds/count": float(ens.members),
+                         "seeds/median_steps": first[hit].float().median().item() if hit.any() else float("nan"),
+                         "seeds/member0_steps": first[0].item() if hit[0] else float("nan")}
+    return ph.result, curves
 
 
 @torch.no_grad()

@@ -37,7 +37,8 @@ from dlcourse.data.canvas import place
 from dlcourse.data.digits import digits
 from dlcourse.models.ensemble import Ensemble
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.train import Eval, accuracy, fit
 
 REGIMES = ("scratch", "fine_tune", "frozen")
 
@@ -68,16 +69,19 @@ def convnet(canvas: int, channels: int, features: int, classes: int = 5) -> nn.S
 
 
 @experiment(
-    name="transfer_learning", config=Config,
+    name="transfer_learning",
+    title="Transfer learning: fine-tuning vs training from scratch",
+    track="B", parts=("14-3",), sources=("tokyo",), config=Config,
     quick=dict(canvas=12, pretrain_copies=2, pretrain_steps=120, labels_per_class=(10,), draws=2, steps=40,
                test_copies=1),
     targets={
         "full": {"k10/fine_tune_gain": (">=", 0.10), "pretrain/test_acc": (">=", 0.9)},
         "quick": {"k10/fine_tune_gain": (">=", 0.05)},
     },
+    controls={},
     budget_s=30, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.canvas < 8 or min(cfg.channels, cfg.features, cfg.pretrain_copies, cfg.pretrain_steps, cfg.draws,
                              cfg.steps, cfg.test_copies, *cfg.labels_per_class) < 1:
         raise UsageError("canvas must be ≥ 8 (the digits are 8×8); every other size must be ≥ 1")
@@ -98,8 +102,8 @@ def run(cfg: Config, run):
     pretrained = convnet(cfg.canvas, cfg.channels, cfg.features).to(dev)
     result = fit(pretrained, (xa, ya), lambda m, xb, yb: F.cross_entropy(m(xb), yb),
                  optimizer=torch.optim.Adam(pretrained.parameters(), lr=cfg.lr), steps=cfg.pretrain_steps,
-                 batch_size=cfg.batch_size, evaluate=lambda m: {"test_acc": accuracy(m(xa_test), ya_test)},
-                 eval_every=cfg.pretrain_steps // 5, run=run, phase="pretrain", seed=run.seed)
+                 batch_size=cfg.batch_size, evaluate=Eval(lambda m: {"test_acc": accuracy(m(xa_test), ya_test)}, every=cfg.pretrain_steps // 5),
+                 phase=run.phase("pretrain"))
     metrics = {"pretrain/test_acc": result["test_acc"]}
 
     # --- task B: 5–9 (relabelled 0–4), k labels per class; all draws × regimes as one stacked model
@@ -143,8 +147,7 @@ def run(cfg: Config, run):
         # Evaluating 9 networks on the test set costs about as much as a training step on 30 labels
         # per class: once half-way (for the log) and once at the end is enough.
         result = fit(model, (xs, ys), loss_fn, optimizer=torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr),
-                     steps=cfg.steps, evaluate=evaluate, eval_every=max(1, cfg.steps // 2), run=run,
-                     phase=f"k{k}", seed=run.seed)
+                     steps=cfg.steps, evaluate=Eval(evaluate, every=max(1, cfg.steps // 2)), phase=run.phase(f"k{k}"))
         for r in REGIMES:
             mine = torch.tensor([result[f"{r}/{d}"] for d in range(cfg.draws)])
             metrics[f"k{k}/{r}"] = mine.mean().item()

@@ -57,6 +57,9 @@ from dlcourse import plots, train
 from dlcourse.data import truck as sim
 from dlcourse.models.truck import Controller, Emulator
 from dlcourse.registry import UsageError, experiment
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval
 
 REGIONS = {  # name: (x range of the cab, |y| bound), trailer heading within ±45°
     "far": ((10.0, 40.0), 10.0),
@@ -90,7 +93,9 @@ class Config:
 
 
 @experiment(
-    name="truck_backer_upper", config=Config,
+    name="truck_backer_upper",
+    title="Truck backer-upper: emulator and controller",
+    track="D", parts=("10-3",), sources=("10-3", "nb14"), config=Config,
     quick=dict(seeds=1, episodes=300, emulator_steps=200, iterations=20, batch=32, eval_every=20,
                val_starts=50, test_starts=100, train_steps=250, max_steps=300, any_heading_steps=300),
     targets={
@@ -98,9 +103,10 @@ class Config:
                  "dock/far_min": (">=", 0.60), "dock/near_min": (">=", 0.75)},
         "quick": {"emulator/test_mse": ("<=", 1e-3), "dock/near_min": (">=", 0.15)},
     },
+    controls={},
     budget_s=30,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.seeds, cfg.hold, cfg.episodes, cfg.iterations, cfg.batch, cfg.test_starts) < 1:
         raise UsageError("seeds, hold, episodes, iterations, batch and test_starts must be positive")
     dev, S = run.device, cfg.seeds
@@ -121,9 +127,9 @@ def run(cfg: Config, run):
 
     opt_e = torch.optim.Adam(emulator.parameters(), lr=cfg.emulator_lr)
     emu = train.fit(emulator, (u[tr], v[tr]), lambda m, a, b: ((m(a) - b) ** 2).mean(), optimizer=opt_e,
-                    steps=cfg.emulator_steps, batch_size=cfg.emulator_batch, evaluate=test_mse,
-                    eval_every=max(1, cfg.emulator_steps // 5), seed=run.seed, run=run, phase="emulator",
-                    lr_at=lambda s: cfg.emulator_lr * 0.5 * (1 + math.cos(math.pi * s / cfg.emulator_steps)))
+                    steps=cfg.emulator_steps, batch_size=cfg.emulator_batch, evaluate=Eval(test_mse, every=max(1, cfg.emulator_steps // 5)),
+                    phase=run.phase("emulator"),
+                    schedule=cosine(1.0, cfg.emulator_steps))
     emulator.requires_grad_(False)
     emulate = emulator.stepper()  # emulator.step with the standardizations folded in: fewer ops
 
@@ -160,21 +166,16 @@ def run(cfg: Config, run):
         per_truck = distance + cfg.angle_weight * final[..., 5].abs() + cfg.hitch_weight * hitch
         return per_truck.mean(-1).sum()  # mean per seed, summed over seeds: independent gradients
 
-    def save(it, done=False):
-        tensors, meta = train.pack_state(it, {"controller": controller}, {"opt": opt}, {"g": g},
-                                         extra={"result": "done" if done else None, "best_rate": best_rate.tolist()})
-        run.save_checkpoint({**tensors, **{f"best.{k}": t for k, t in best.items()}}, meta)
-
-    with run.in_phase("controller"):
-        it, done = 0, False
-        if (ck := run.load_checkpoint()) is not None:
-            it = train.unpack_state(*ck, {"controller": controller}, {"opt": opt}, {"g": g})
-            best_rate, done = torch.tensor(ck[1]["best_rate"], device=dev), ck[1]["result"] == "done"
-            best = {k[len("best."):]: t.to(dev) for k, t in ck[0].items() if k.startswith("best.")}
-        while not done and it < cfg.iterations:
+    with run.phase("controller", models={"controller": controller}, optimizers={"opt": opt},
+                   generators={"g": g}) as ph:
+        if "best_rate" in ph.tensors:  # resumed: the best controllers so far travel with the phase
+            best_rate = ph.tensors["best_rate"].to(dev)
+            best = {k[len("best."):]: t.to(dev) for k, t in ph.tensors.items() if k.startswith("best.")}
+        ph.on_save = lambda: ph.tensors.update(best_rate=best_rate, **{f"best.{k}": t for k, t in best.items()})
+        for it in ph.steps(cfg.iterations, every=cfg.eval_every):
             scale = min(1.0, 0.1 + 0.9 * it / max(1, cfg.curriculum * cfg.iterations))  # near → far
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * it / cfg.iterations))
+                group["lr"] = cfg.lr * cosine(1.0, cfg.iterations)(it)
             path, last, _ = sim.rollout(controller.policy(), starts(cfg.batch, scale=scale), emulate,
                                         math.ceil(cfg.train_steps / cfg.hold))
             loss = loss_fn(path, last)
@@ -182,18 +183,13 @@ def run(cfg: Config, run):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(controller.parameters(), cfg.grad_clip)  # BPTT spikes
             opt.step()
-            it += 1
-            if it % cfg.eval_every == 0 or it == cfg.iterations:
+            if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.iterations:
                 log = {"loss": loss.item() / S, "scale": scale}
                 if scale >= 1.0:  # only controllers trained on the full region compete for "best"
                     rate = dock_rate(val)
                     keep_best(rate)
                     log["val_dock"] = rate.mean().item()
-                run.log(it, "eval", **log)
-                if it < cfg.iterations:
-                    save(it)
-        if not done:
-            save(it, done=True)
+                run.log(it + 1, "eval", **log)
         if best_rate.min() >= 0:
             controller.load_state_dict(best)
 

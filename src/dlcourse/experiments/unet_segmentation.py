@@ -22,7 +22,6 @@ classifies the shapes). `data/shapes.py` still gives the per-shape mask (`classe
 """
 
 from dataclasses import dataclass
-import math
 from typing import Literal
 
 import torch
@@ -32,7 +31,9 @@ from dlcourse import plots
 from dlcourse.data.shapes import CLASSES, shapes
 from dlcourse.models.unet import UNet
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, fit
 
 
 @dataclass
@@ -56,13 +57,16 @@ def mean_iou(pred: torch.Tensor, truth: torch.Tensor, classes: int) -> float:
 
 
 @experiment(
-    name="unet_segmentation", config=Config,
+    name="unet_segmentation",
+    title="Semantic segmentation with U-Net, with and without skips",
+    track="B", parts=("06-1",), sources=("tokyo",), config=Config,
     quick=dict(train_scenes=600, test_scenes=200, steps=60, depth=2),
     targets={"full": {"skips/mean_iou": (">=", 0.90), "iou_gap": (">=", 0.05)},
              "quick": {"skips/mean_iou": (">=", 0.75), "iou_gap": (">=", 0.0)}},
+    controls={},
     budget_s=40, threads=1,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if cfg.train_scenes < 1 or cfg.test_scenes < 1 or cfg.steps < 1 or cfg.size % 2 ** cfg.depth:
         raise UsageError("train_scenes, test_scenes and steps must be ≥ 1, and size a multiple of 2**depth")
     data = shapes(cfg.train_scenes + cfg.test_scenes, size=cfg.size, seed=run.seed)
@@ -87,8 +91,8 @@ def run(cfg: Config, run):
         result = fit(model, (x[:n], masks[:n]), cross_entropy,
                      optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), steps=cfg.steps,
                      batch_size=cfg.batch_size,
-                     lr_at=lambda s: cfg.lr * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)),
-                     evaluate=evaluate, eval_every=max(1, cfg.steps // 4), run=run, phase=name, seed=run.seed)
+                     schedule=cosine(1.0, cfg.steps),
+                     evaluate=Eval(evaluate, every=max(1, cfg.steps // 4)), phase=run.phase(name))
         metrics[f"{name}/mean_iou"] = result["mean_iou"]
         model.eval()
         with torch.no_grad():

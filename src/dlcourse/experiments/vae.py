@@ -40,7 +40,6 @@ encodings, between our closed form and `torch.distributions.kl_divergence` of th
 E_q[log q(z) − log p(z)] from 256 codes per test image (≤ 2 %).
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -49,10 +48,16 @@ from torch.distributions import Normal, kl_divergence
 
 from dlcourse import plots
 from dlcourse.data.digits import digits
-from dlcourse.models.digit_classifier import DigitClassifier, classifier_loss, recognition
+from dlcourse.models.digit_classifier import (
+    DigitClassifier,
+    classifier_loss,
+    recognition,
+)
 from dlcourse.models.vae import VAE, kl_to_standard_normal
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import accuracy, fit
+from dlcourse.runs import Run
+from dlcourse.scratch.optim import cosine
+from dlcourse.train import Eval, accuracy, fit
 
 
 @dataclass
@@ -69,7 +74,9 @@ class Config:
 
 
 @experiment(
-    name="vae", config=Config, quick=dict(steps=200, hidden=(256,), classifier_steps=150, samples=300,
+    name="vae",
+    title="Variational autoencoder: sampling and interpolation",
+    track="D", parts=("08-3",), sources=("08-3", "nb11"), config=Config, quick=dict(steps=200, hidden=(256,), classifier_steps=150, samples=300,
                                           elbo_samples=4),
     targets={
         "full": {"vae/prior_recognised": (">=", 0.40), "vae/prior_classes": (">=", 10),
@@ -80,31 +87,30 @@ class Config:
                   "vae/kl_max_abs_error": ("<=", 1e-9), "vae/kl_mc_rel_error": ("<=", 0.05),
                   "vae/test_neg_elbo": ("<=", 40.0)},
     },
+    controls={},
     budget_s=30,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.d, cfg.steps, cfg.batch_size, cfg.classifier_steps, cfg.samples, cfg.elbo_samples, *cfg.hidden) < 1:
         raise UsageError("d, hidden, steps, batch_size, classifier_steps, samples, elbo_samples must be positive")
     dev = run.device
     x, y = (t.to(dev) for t in digits("train", flatten=True))
     xt, yt = (t.to(dev) for t in digits("test", flatten=True))
     g = torch.Generator().manual_seed(run.seed)  # prior samples and Monte-Carlo codes
-    cosine = lambda lr, steps: lambda s: lr * 0.5 * (1 + math.cos(math.pi * s / steps))  # noqa: E731
 
     # 1. The judge.
     judge = DigitClassifier().to(dev)
     judged = fit(judge, (x, y), classifier_loss, optimizer=torch.optim.Adam(judge.parameters(), lr=1e-2),
-                 steps=cfg.classifier_steps, batch_size=128, lr_at=cosine(1e-2, cfg.classifier_steps),
-                 evaluate=lambda m: {"test_acc": accuracy(m(xt), yt)}, run=run, phase="classifier", seed=run.seed)
+                 steps=cfg.classifier_steps, batch_size=128, schedule=cosine(1.0, cfg.classifier_steps),
+                 evaluate=lambda m: {"test_acc": accuracy(m(xt), yt)}, phase=run.phase("classifier"))
 
     # 2. The VAE and the plain AE with the same layers: only the objective differs.
     models = {}
     for kind in ("vae", "ae"):
         model = VAE(64, cfg.hidden, cfg.d, variational=kind == "vae").to(dev)
         fit(model, (x,), lambda m, xb: m.loss(xb, cfg.beta), optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr),
-            steps=cfg.steps, batch_size=cfg.batch_size, lr_at=cosine(cfg.lr, cfg.steps),
-            evaluate=lambda m: {"test_loss": m.loss(xt, cfg.beta).item()}, eval_every=max(1, cfg.steps // 10),
-            run=run, phase=kind, seed=run.seed)
+            steps=cfg.steps, batch_size=cfg.batch_size, schedule=cosine(1.0, cfg.steps),
+            evaluate=Eval(lambda m: {"test_loss": m.loss(xt, cfg.beta).item()}, every=max(1, cfg.steps // 10)), phase=run.phase(kind))
         models[kind] = model.eval()
     vae, ae = models["vae"], models["ae"]
 

@@ -40,10 +40,21 @@ from dataclasses import dataclass
 import torch
 
 from dlcourse import plots
-from dlcourse.data.toy_language import FAMILIES, analogy_questions, attribute_corpus, attribute_vocabulary
-from dlcourse.models.word2vec import SkipGram, analogy, negative_distribution, skipgram_pairs
+from dlcourse.data.toy_language import (
+    FAMILIES,
+    analogy_questions,
+    attribute_corpus,
+    attribute_vocabulary,
+)
+from dlcourse.models.word2vec import (
+    SkipGram,
+    analogy,
+    negative_distribution,
+    skipgram_pairs,
+)
 from dlcourse.registry import UsageError, experiment
-from dlcourse.train import fit
+from dlcourse.runs import Run
+from dlcourse.train import Epochs, Eval, fit
 
 
 @dataclass
@@ -62,15 +73,18 @@ class Config:
 
 
 @experiment(
-    name="word_embeddings", config=Config,
+    name="word_embeddings",
+    title="Word embeddings: skip-gram with negative sampling",
+    track="C", parts=("12-1",), sources=("12-1",), config=Config,
     quick=dict(sentences=2000, epochs=2, batch_size=512, lr=0.03, eval_every=25),
     targets={
         "full": {"sgns/analogy_top1": (">=", 0.95)},
         "quick": {"sgns/analogy_top1": (">=", 0.80)},
     },
+    controls={},
     budget_s=10,
 )
-def run(cfg: Config, run):
+def lesson(cfg: Config, run: Run) -> dict[str, float]:
     if min(cfg.sentences, cfg.context_per_attribute, cfg.window, cfg.dim, cfg.negatives, cfg.epochs,
            cfg.batch_size, cfg.eval_every) < 1 or cfg.fillers < 0 or cfg.lr <= 0:
         raise UsageError("sizes, window, dim, negatives, epochs and batch_size must be positive, fillers ≥ 0, lr > 0")
@@ -104,8 +118,8 @@ def run(cfg: Config, run):
 
     stop = {"analogy_top1": (">=", cfg.stop_at_acc)} if cfg.stop_at_acc > 0 else None
     result = fit(model, data, lambda m, c, o, n: m.loss(c, o, n),
-                 optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), epochs=1, batch_size=cfg.batch_size,
-                 evaluate=evaluate, eval_every=cfg.eval_every, stop_at=stop, run=run, phase="sgns", seed=run.seed)
+                 optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), steps=Epochs(1), batch_size=cfg.batch_size,
+                 evaluate=Eval(evaluate, every=cfg.eval_every, stop_at=stop), phase=run.phase("sgns"))
     vectors = model.vectors()
     metrics["sgns/analogy_top1"] = result["analogy_top1"]
     metrics["sgns/steps"] = result["steps"]

@@ -4,7 +4,7 @@
     python -m dlcourse.i18n.catalog --check  # write nothing; exit 1 if stale or untranslated (CI)
 
 Message ids come from every `_("...")`, `gettext("...")` and `ngettext("...", "...", n)` call with
-literal strings in `src/dlcourse/**/*.py`, plus every lesson title in `syllabus.LESSONS`. A call
+literal strings in `src/dlcourse/**/*.py`, plus every lesson title declared in the lessons. A call
 on a variable or an f-string, `_(f"{n} runs")`, cannot be extracted: translate a template and
 format it after, `_("{n} runs").format(n=n)`. A `# TRANSLATORS:` comment just above a call reaches
 the translators. Merging keeps existing translations; a msgid that changed gets the old translation
@@ -50,13 +50,13 @@ def mo_path(lang: str) -> Path:
 
 def build_template() -> Catalog:
     """A fresh template: lesson titles in catalogue order, then the sources' messages in file order."""
-    from dlcourse.syllabus import LESSONS
+    from dlcourse import registry
 
     template = Catalog(project="dlcourse", version=dlcourse.__version__, fuzzy=False,
                        header_comment=HEADER.format(what="template"))
-    for name, lesson in LESSONS.items():
-        template.add(lesson.title, locations=[("dlcourse/syllabus.py", None)],
-                     auto_comments=[f"title of lesson {name}"])
+    for lesson in registry.lessons():
+        template.add(lesson.title, locations=[(f"dlcourse/experiments/{lesson.name}.py", None)],
+                     auto_comments=[f"title of lesson {lesson.name}"])
     found = Catalog()  # adding a message twice merges its locations and comments
     for filename, lineno, message, comments, context in extract_from_dir(
             PACKAGE_DIR, method_map=[("**.py", "python")], keywords=KEYWORDS,
