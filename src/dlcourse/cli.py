@@ -133,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help=_("the quick profile: smaller, seconds, looser targets"))
     s.set_defaults(func=cmd_bench)
 
+    s = sub.add_parser("notebook", parents=[common], help=_("write a lesson as a Jupyter notebook"))
+    s.add_argument("name", nargs="?", help=_("lesson name (see 'dlcourse list')"))
+    s.add_argument("--all", action="store_true", help=_("every lesson"))
+    s.add_argument("--out", default="notebooks", help=_("where the notebooks go (default: notebooks)"))
+    s.set_defaults(func=cmd_notebook)
+
     s = sub.add_parser("syllabus", parents=[common], help=_("the 15 weeks of the course and the lessons for each"))
     s.set_defaults(func=cmd_syllabus)
     return p
@@ -147,7 +153,7 @@ def cmd_list(args) -> int:
     for lesson in registry.lessons():
         last = _last_summary(Path(args.out), lesson.name)
         result = "-" if last is None else (
-            f"{_('pass') if last['passed'] else _('FAIL')} ({_(last['profile'])}, {last['seconds']:.1f} s)")
+            f"{_('pass') if last['passed'] else _('FAIL')} ({_word(last['profile'])}, {last['seconds']:.1f} s)")
         rows.append((lesson.week, lesson.name, _(lesson.title), result))
     print(_table([_("week"), _("lesson"), _("title"), _("last result")], rows))
     return 0
@@ -172,7 +178,7 @@ def cmd_show(args) -> int:
         print(text.rstrip())
     for profile in ("full", "quick"):
         print()
-        print(f"{_(profile)}:")
+        print(f"{_word(profile)}:")
         for metric, spec in lesson.targets[profile].items():
             print(f"  {_('target')}   {targets.describe_target({'metric': metric, 'op': spec[0], 'target': spec[1]})}")
         for metric, (against, margin) in lesson.controls[profile].items():
@@ -248,7 +254,7 @@ def _print_summary(summary: dict, seeds: bool) -> None:
     print(_table([_("kind"), _("check"), _("achieved"), _("result")], rows))
     if summary.get("error"):
         print(summary["error"].rstrip().splitlines()[-1], file=sys.stderr)
-    print(f"{_('status')}: {_(summary['status'])} ({summary['seconds']:.1f} s)")
+    print(f"{_('status')}: {_word(summary['status'])} ({summary['seconds']:.1f} s)")
 
 
 def cmd_verify(args) -> int:
@@ -282,9 +288,9 @@ def cmd_verify(args) -> int:
             rows.append((name if i == 0 else "", *cells, seconds if i == 0 else ""))
         if summary["status"] not in ("ok", "target_missed"):
             last = (summary.get("error") or "").strip().splitlines()[-1:] or [""]
-            rows.append(("", "", f"{_(summary['status'])}: {last[0]}", "", "", ""))
+            rows.append(("", "", f"{_word(summary['status'])}: {last[0]}", "", "", ""))
         if not _quiet():
-            print(f"{name}: {_(summary['status'])}", file=sys.stderr)
+            print(f"{name}: {_word(summary['status'])}", file=sys.stderr)
     header = [_("experiment"), _("kind"), _("check"), _("achieved"), _("result"), _("seconds")]
     if args.seeds != 1:
         header[3] = _("worst seed (mean ± std)")
@@ -294,7 +300,7 @@ def cmd_verify(args) -> int:
     path = report.write(report.latest_runs(Path(args.out)), Path(args.out) / "report.html")
     print(f"{_('report')}: {path}")
     verdict = _("all targets met") if all_passed else _("some targets missed")
-    print(ngettext("{n} lesson", "{n} lessons", len(names)).format(n=len(names)) + f", {_(profile)}: {verdict}")
+    print(ngettext("{n} lesson", "{n} lessons", len(names)).format(n=len(names)) + f", {_word(profile)}: {verdict}")
     return 0 if all_passed else 1
 
 
@@ -348,6 +354,18 @@ def cmd_bench(args) -> int:
     rows = bench.lesson_table(args.names or None, "quick" if args.quick else "full")
     print(bench.format_lesson_table(rows))
     return 0 if all(r["passed"] for r in rows) else 1
+
+
+def cmd_notebook(args) -> int:
+    from dlcourse import notebook, registry
+    from dlcourse.i18n import get_language
+
+    if bool(args.name) == args.all:
+        raise UsageError(_("give a lesson name or --all"))
+    names = [lesson.name for lesson in registry.lessons()] if args.all else [registry.info(args.name).name]
+    for name in names:
+        print(notebook.write(name, Path(args.out), get_language()))
+    return 0
 
 
 def cmd_syllabus(args) -> int:
@@ -428,6 +446,14 @@ def _last_summary(root: Path, name: str) -> dict | None:
             if summary is not None:
                 return summary
     return None
+
+
+def _word(value: str) -> str:
+    """A profile or a status in the user's language (a literal for each, so they are extracted)."""
+    words = {"full": _("full"), "quick": _("quick"), "ok": _("ok"), "target_missed": _("target missed"),
+             "failed": _("failed"), "diverged": _("diverged"), "interrupted": _("interrupted"),
+             "usage_error": _("usage error")}
+    return words.get(value, value)
 
 
 def _check_cells(row: dict, kind: str, std: dict | None = None) -> tuple[str, str, str, str]:

@@ -13,6 +13,8 @@ import torch
 plt.rcParams.update({
     "figure.figsize": (5, 4), "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False, "font.size": 9, "image.cmap": "viridis",
+    # Text is text: a "$" in a prompt or a title must not start matplotlib's math mode.
+    "text.parse_math": False,
 })
 CLASS_COLORS = plt.get_cmap("tab10").colors
 

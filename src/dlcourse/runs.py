@@ -105,6 +105,7 @@ class Run:
         self.quiet = False  # progress bars off (set by the CLI when not on a terminal)
         self.amp = False  # mixed precision in train.fit (--amp)
         self.writer = True  # in data-parallel training only rank 0 writes
+        self.inline = False  # in a notebook: figures are shown as well as saved
         self._active: checkpoint.Phase | None = None
         self._restorable: dict[str, tuple[dict, dict]] = {}
         self._lock_fd: int | None = None
@@ -279,6 +280,10 @@ class Run:
         if not self.writer:
             plt.close(fig)
             return path
+        if self.inline:
+            from IPython.display import display
+
+            display(fig)
         tmp = path.with_name(f".{name}.{os.getpid()}.tmp.png")
         try:
             fig.savefig(tmp, dpi=90, bbox_inches="tight")
@@ -381,6 +386,21 @@ class Run:
             write_json(self.dir / "summary.json", summary)
             self._write_manifest(status, end=_utc_now(), wall_seconds=round(seconds, 3))
         self.close()
+        return summary
+
+
+    def check(self, metrics: dict[str, float]):
+        """A notebook's last cell: check the lesson's targets and controls, write summary.json and
+        show the table; an AssertionError if a target is missed or a control reaches its target."""
+        from dlcourse import registry
+        from dlcourse.result import LessonResult
+        from dlcourse.runner import finish
+
+        summary = LessonResult(finish(self, registry.info(self.experiment), self.profile, "ok",
+                                      {k: float(v) for k, v in metrics.items()}, None))
+        summary["dir"] = str(self.dir)
+        if not summary["passed"]:
+            raise AssertionError(f"{self.experiment}: {summary['status']}\n{summary!r}")
         return summary
 
 

@@ -315,6 +315,6 @@ def _figures(cfg, run, bigram_bpc, comparisons, shown) -> None:
     body = "\n".join(blocks)
     fig, axes = plots.figure(size=(9, 0.16 * body.count("\n") + 0.6))
     axes[0, 0].axis("off")
-    axes[0, 0].text(0, 1, body.replace("$", r"\$"), family="monospace", fontsize=7, va="top")
+    axes[0, 0].text(0, 1, body, family="monospace", fontsize=7, va="top")
     axes[0, 0].set_title(f"decoding the prompt {cfg.prompt!r}", loc="left")
     run.figure(fig, "samples")
